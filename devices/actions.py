@@ -1,0 +1,710 @@
+"""The one place that changes access state.
+
+Every public function here runs in one transaction: it validates its input
+(raising ActionError and changing nothing on bad input), makes the change,
+re-evaluates the partnerships the change can affect set-based, records every
+state change, writes one audit event, and hands the transitions to
+devices.notify so that mails are queued in the same transaction. Views, CLI
+verbs, API views and the gate all call these functions with an Actor.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from . import access, notify
+from .audit import Actor, record
+from .evaluation import load_rules, org_facts, plan, rule_facts
+from .models import (
+    AccessLevel,
+    AccessReason,
+    AccessState,
+    AuditEvent,
+    Characteristic,
+    DeviceAccessRule,
+    DeviceIdList,
+    DeviceStateChange,
+    Mailbox,
+    MailboxDeviceId,
+    MobileDevice,
+    OrgSettings,
+)
+
+MAX_DEVICE_ID = 64
+_CHUNK = 2000
+
+
+class ActionError(Exception):
+    """Bad input for an action: nothing was changed. The message is for people."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    device_pk: int
+    from_state: str
+    to_state: str
+    to_reason: str
+    rule_id: int | None
+
+
+@dataclass
+class Result:
+    """What an action did: the object, its audit event, the state changes."""
+
+    obj: object = None
+    event: AuditEvent | None = None
+    transitions: list[Transition] = field(default_factory=list)
+    count: int = 0
+
+    def summary(self) -> Counter:
+        return Counter((t.from_state, t.to_state) for t in self.transitions)
+
+
+# ---------------------------------------------------------------------------
+# validation helpers
+
+
+def _choice(value: str, choices, what: str) -> str:
+    for choice in choices:
+        if value is not None and value.lower() == choice.value.lower():
+            return choice.value
+    allowed = ", ".join(c.value for c in choices)
+    raise ActionError(f"Unknown {what} {value!r}: use one of {allowed}.")
+
+
+def parse_access_level(value: str) -> str:
+    return _choice(value, AccessLevel, "access level")
+
+
+def parse_characteristic(value: str) -> str:
+    return _choice(value, Characteristic, "characteristic")
+
+
+def parse_access_state(value: str) -> str:
+    return _choice(value, AccessState, "access state")
+
+
+def _email(value: str) -> str:
+    value = (value or "").strip()
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise ActionError(f"{value!r} is not a valid e-mail address.") from None
+    return value
+
+
+def _device_id(value: str) -> str:
+    value = (value or "").strip()
+    if not value or len(value) > MAX_DEVICE_ID or not value.isprintable() or " " in value:
+        raise ActionError(
+            f"{value!r} is not a valid DeviceId (1 to {MAX_DEVICE_ID} characters, no spaces)."
+        )
+    return value
+
+
+def device_snapshot(device: MobileDevice) -> dict:
+    return {
+        "mailbox": device.mailbox.alias,
+        "device_id": device.device_id,
+        "device_type": device.device_type,
+        "device_model": device.device_model,
+        "access_state": device.access_state,
+        "access_state_reason": device.access_state_reason,
+        "access_rule": device.access_rule_id,
+    }
+
+
+def mailbox_snapshot(mailbox: Mailbox) -> dict:
+    lists = {DeviceIdList.ALLOWED: [], DeviceIdList.BLOCKED: []}
+    for device_id, kind in mailbox.device_ids.order_by("device_key").values_list(
+        "device_id", "list"
+    ):
+        lists[kind].append(device_id)
+    return {
+        "alias": mailbox.alias,
+        "primary_smtp_address": mailbox.primary_smtp_address,
+        "display_name": mailbox.display_name,
+        "activesync_enabled": mailbox.activesync_enabled,
+        "allowed_device_ids": lists[DeviceIdList.ALLOWED],
+        "blocked_device_ids": lists[DeviceIdList.BLOCKED],
+    }
+
+
+def rule_snapshot(rule: DeviceAccessRule) -> dict:
+    return {
+        "characteristic": rule.characteristic,
+        "query_string": rule.query_string,
+        "access_level": rule.access_level,
+    }
+
+
+def org_snapshot(org: OrgSettings) -> dict:
+    return {
+        "default_access_level": org.default_access_level,
+        "admin_mail_recipients": list(org.admin_mail_recipients),
+        "user_mail_insert": org.user_mail_insert,
+        "discovery_window_minutes": org.discovery_window_minutes,
+    }
+
+
+# ---------------------------------------------------------------------------
+# re-evaluation
+
+
+def _lock(qs: QuerySet) -> QuerySet:
+    if connection.features.has_select_for_update:
+        return qs.select_for_update(of=("self",))
+    return qs
+
+
+def reevaluate(
+    scope: QuerySet,
+    event: AuditEvent | None,
+    *,
+    rules: access.RuleSet | None = None,
+    org: OrgSettings | None = None,
+) -> list[Transition]:
+    """Bring every device in scope to the state the engine decides now.
+
+    One UPDATE per outcome (in id chunks), a history row per changed device,
+    and the transitions handed to devices.notify. Call inside a transaction.
+    """
+    now = timezone.now()
+    rules = rules if rules is not None else load_rules()
+    org = org or OrgSettings.load()
+    annotated, outcomes = plan(scope, rules, org_facts(org), now)
+    transitions: list[Transition] = []
+    for outcome in outcomes:
+        d = outcome.decision
+        moving = _lock(annotated.filter(outcome.match).exclude(outcome.unchanged()))
+        rows = list(
+            moving.values_list(
+                "pk", "access_state", "access_state_reason", "device_id", "mailbox__alias"
+            )
+        )
+        if not rows:
+            continue
+        DeviceStateChange.objects.bulk_create(
+            [
+                DeviceStateChange(
+                    device_id=pk,
+                    device_repr=f"{device_id} ({alias})",
+                    time=now,
+                    from_state=state,
+                    from_reason=reason,
+                    to_state=d.state,
+                    to_reason=d.reason,
+                    rule_id=d.rule_id,
+                    event=event,
+                )
+                for pk, state, reason, device_id, alias in rows
+            ],
+            batch_size=_CHUNK,
+        )
+        pks = [row[0] for row in rows]
+        for i in range(0, len(pks), _CHUNK):
+            MobileDevice.objects.filter(pk__in=pks[i : i + _CHUNK]).update(
+                access_state=d.state,
+                access_state_reason=d.reason,
+                access_rule_id=d.rule_id,
+                state_changed_at=now,
+            )
+        transitions.extend(
+            Transition(pk, state, d.state, d.reason, d.rule_id) for pk, state, *_ in rows
+        )
+    if transitions:
+        notify.state_changed(transitions)
+    return transitions
+
+
+def preview(
+    scope: QuerySet,
+    *,
+    rules: access.RuleSet | None = None,
+    org: OrgSettings | None = None,
+) -> Counter:
+    """How many devices in scope would move, as {(from_state, to_state): count}."""
+    now = timezone.now()
+    rules = rules if rules is not None else load_rules()
+    org = org or OrgSettings.load()
+    annotated, outcomes = plan(scope, rules, org_facts(org), now)
+    counts: Counter = Counter()
+    for outcome in outcomes:
+        moving = annotated.filter(outcome.match).exclude(outcome.unchanged())
+        for state, n in _counts_by_state(moving):
+            if state != outcome.decision.state:
+                counts[(state, outcome.decision.state)] += n
+    return counts
+
+
+def _counts_by_state(qs: QuerySet):
+    from django.db.models import Count
+
+    return (
+        qs.order_by()
+        .values_list("access_state")
+        .annotate(n=Count("pk"))
+        .values_list("access_state", "n")
+    )
+
+
+def describe_changes(counts: Counter) -> str:
+    """E.g. '3 devices Quarantined -> Allowed' or 'no device changes state'."""
+    if not counts:
+        return "no device changes state"
+    parts = []
+    for (before, after), n in sorted(counts.items()):
+        parts.append(f"{n} device{'s' if n != 1 else ''} {before} -> {after}")
+    return ", ".join(parts)
+
+
+def _state_message(transitions: list[Transition]) -> str:
+    counts = Counter((t.from_state, t.to_state) for t in transitions if t.from_state != t.to_state)
+    return describe_changes(counts)
+
+
+# ---------------------------------------------------------------------------
+# organisation settings
+
+
+@transaction.atomic
+def set_org_settings(
+    actor: Actor,
+    *,
+    default_access_level: str | None = None,
+    admin_mail_recipients: list[str] | None = None,
+    user_mail_insert: str | None = None,
+    discovery_window_minutes: int | None = None,
+) -> Result:
+    org = OrgSettings.objects.select_for_update().get_or_create(pk=1)[0]
+    before = org_snapshot(org)
+    if default_access_level is not None:
+        org.default_access_level = parse_access_level(default_access_level)
+    if admin_mail_recipients is not None:
+        seen = []
+        for address in admin_mail_recipients:
+            address = _email(address)
+            if address.lower() not in (a.lower() for a in seen):
+                seen.append(address)
+        org.admin_mail_recipients = seen
+    if user_mail_insert is not None:
+        if len(user_mail_insert) > 4000:
+            raise ActionError("The user mail insert is limited to 4,000 characters.")
+        org.user_mail_insert = user_mail_insert
+    if discovery_window_minutes is not None:
+        if not 0 <= discovery_window_minutes <= 1440:
+            raise ActionError("The discovery window must be between 0 and 1440 minutes.")
+        org.discovery_window_minutes = discovery_window_minutes
+    org.save()
+    after = org_snapshot(org)
+    event = record(actor, action="org_settings.update", obj=org, before=before, after=after)
+    transitions = []
+    if (before["default_access_level"], before["discovery_window_minutes"]) != (
+        after["default_access_level"],
+        after["discovery_window_minutes"],
+    ):
+        transitions = reevaluate(MobileDevice.objects.all(), event, org=org)
+    _finish(event, transitions, "Organisation settings changed")
+    return Result(org, event, transitions)
+
+
+def preview_org_settings(*, default_access_level: str | None = None) -> Counter:
+    org = OrgSettings.load()
+    if default_access_level is not None:
+        org.default_access_level = parse_access_level(default_access_level)
+    return preview(MobileDevice.objects.all(), org=org)
+
+
+def _finish(event: AuditEvent, transitions: list[Transition], what: str) -> None:
+    """Put a readable summary on the event, including what re-evaluation did."""
+    message = what
+    if transitions:
+        message += f"; {_state_message(transitions)}"
+    event.message = message
+    AuditEvent.objects.filter(pk=event.pk).update(message=message)
+
+
+# ---------------------------------------------------------------------------
+# mailboxes
+
+
+@transaction.atomic
+def create_mailbox(
+    actor: Actor,
+    *,
+    alias: str,
+    email: str,
+    display_name: str = "",
+    password: str | None = None,
+    activesync_enabled: bool = True,
+) -> Result:
+    alias = (alias or "").strip()
+    if not alias or len(alias) > 64 or not all(c.isalnum() or c in "._-" for c in alias):
+        raise ActionError(f"{alias!r} is not a valid alias (letters, digits, '.', '_', '-').")
+    email = _email(email)
+    if Mailbox.objects.filter(alias__iexact=alias).exists():
+        raise ActionError(f"A mailbox with alias {alias!r} already exists.")
+    if Mailbox.objects.filter(primary_smtp_address__iexact=email).exists():
+        raise ActionError(f"A mailbox with address {email!r} already exists.")
+    user = None
+    if password is not None:
+        User = get_user_model()
+        if User.objects.filter(username__iexact=alias).exists():
+            raise ActionError(f"A login named {alias!r} already exists.")
+        if not password:
+            raise ActionError("The password must not be empty.")
+        user = User.objects.create_user(username=alias, email=email, password=password)
+    mailbox = Mailbox.objects.create(
+        alias=alias,
+        primary_smtp_address=email,
+        display_name=display_name or alias,
+        activesync_enabled=activesync_enabled,
+        user=user,
+    )
+    event = record(actor, action="mailbox.create", obj=mailbox, after=mailbox_snapshot(mailbox))
+    _finish(event, [], f"Mailbox {alias} created" + (" with a login" if user else ""))
+    return Result(mailbox, event)
+
+
+def _put_on_list(mailbox: Mailbox, device_id: str, kind: str) -> None:
+    key = device_id.lower()
+    entry = MailboxDeviceId.objects.filter(mailbox=mailbox, device_key=key).first()
+    if entry is None:
+        MailboxDeviceId.objects.create(mailbox=mailbox, device_id=device_id, list=kind)
+    elif entry.list != kind:
+        entry.list = kind
+        entry.save(update_fields=["list"])
+
+
+def _take_off_list(mailbox: Mailbox, device_id: str, kind: str) -> bool:
+    deleted, _ = MailboxDeviceId.objects.filter(
+        mailbox=mailbox, device_key=device_id.lower(), list=kind
+    ).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
+def set_mailbox(
+    actor: Actor,
+    mailbox: Mailbox,
+    *,
+    activesync_enabled: bool | None = None,
+    display_name: str | None = None,
+    add_allowed: list[str] = (),
+    remove_allowed: list[str] = (),
+    add_blocked: list[str] = (),
+    remove_blocked: list[str] = (),
+) -> Result:
+    mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
+    add_allowed = [_device_id(d) for d in add_allowed]
+    add_blocked = [_device_id(d) for d in add_blocked]
+    remove_allowed = [_device_id(d) for d in remove_allowed]
+    remove_blocked = [_device_id(d) for d in remove_blocked]
+    both = {d.lower() for d in add_allowed} & {d.lower() for d in add_blocked}
+    if both:
+        raise ActionError(
+            f"A DeviceId cannot be both allowed and blocked: {', '.join(sorted(both))}."
+        )
+    before = mailbox_snapshot(mailbox)
+    if activesync_enabled is not None:
+        mailbox.activesync_enabled = activesync_enabled
+    if display_name is not None:
+        mailbox.display_name = display_name.strip()[:256]
+    mailbox.save()
+    for device_id in remove_allowed:
+        _take_off_list(mailbox, device_id, DeviceIdList.ALLOWED)
+    for device_id in remove_blocked:
+        _take_off_list(mailbox, device_id, DeviceIdList.BLOCKED)
+    for device_id in add_allowed:
+        _put_on_list(mailbox, device_id, DeviceIdList.ALLOWED)
+    for device_id in add_blocked:
+        _put_on_list(mailbox, device_id, DeviceIdList.BLOCKED)
+    after = mailbox_snapshot(mailbox)
+    event = record(actor, action="mailbox.update", obj=mailbox, before=before, after=after)
+    transitions = reevaluate(MobileDevice.objects.filter(mailbox=mailbox), event)
+    _finish(event, transitions, f"Mailbox {mailbox.alias} changed")
+    return Result(mailbox, event, transitions)
+
+
+# ---------------------------------------------------------------------------
+# devices
+
+
+def _set_device_list(actor: Actor, mailbox: Mailbox, device_id: str, kind: str) -> Result:
+    device_id = _device_id(device_id)
+    mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
+    device = MobileDevice.objects.filter(mailbox=mailbox, device_key=device_id.lower()).first()
+    if device is not None:
+        device_id = device.device_id  # keep the spelling the device uses
+    before = mailbox_snapshot(mailbox)
+    _put_on_list(mailbox, device_id, kind)
+    after = mailbox_snapshot(mailbox)
+    verb = "allow" if kind == DeviceIdList.ALLOWED else "block"
+    event = record(
+        actor,
+        action=f"device.{verb}",
+        object_type="MobileDevice",
+        object_id=str(device.pk) if device else "",
+        object_repr=f"{device_id} ({mailbox.alias})",
+        before=before,
+        after=after,
+    )
+    transitions = reevaluate(
+        MobileDevice.objects.filter(mailbox=mailbox, device_key=device_id.lower()), event
+    )
+    _finish(event, transitions, f"DeviceId {device_id} {verb}ed for mailbox {mailbox.alias}")
+    if device is not None:
+        device.refresh_from_db()
+    return Result(device, event, transitions)
+
+
+@transaction.atomic
+def allow_device(actor: Actor, mailbox: Mailbox, device_id: str) -> Result:
+    """Put the DeviceId on the mailbox's allowed list (and off the blocked list)."""
+    return _set_device_list(actor, mailbox, device_id, DeviceIdList.ALLOWED)
+
+
+@transaction.atomic
+def block_device(actor: Actor, mailbox: Mailbox, device_id: str) -> Result:
+    """Put the DeviceId on the mailbox's blocked list (and off the allowed list)."""
+    return _set_device_list(actor, mailbox, device_id, DeviceIdList.BLOCKED)
+
+
+@transaction.atomic
+def remove_device(actor: Actor, device: MobileDevice) -> Result:
+    """Remove the partnership; the device starts over if it syncs again."""
+    before = device_snapshot(device)
+    event = record(
+        actor,
+        action="device.remove",
+        object_type="MobileDevice",
+        object_id=str(device.pk),
+        object_repr=str(device),
+        before=before,
+        message=f"Partnership {device} removed",
+    )
+    device.delete()
+    return Result(None, event)
+
+
+# ---------------------------------------------------------------------------
+# device access rules
+
+
+def _clean_rule(characteristic: str, query_string: str, access_level: str) -> tuple[str, str, str]:
+    characteristic = parse_characteristic(characteristic)
+    access_level = parse_access_level(access_level)
+    query_string = (query_string or "").strip()
+    if not query_string:
+        raise ActionError("The query string must not be empty.")
+    if len(query_string) > 256:
+        raise ActionError("The query string is limited to 256 characters.")
+    return characteristic, query_string, access_level
+
+
+def _duplicate(characteristic: str, query_string: str, exclude_pk=None) -> None:
+    qs = DeviceAccessRule.objects.filter(
+        characteristic=characteristic, query_key=query_string.lower()
+    )
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    if qs.exists():
+        raise ActionError(
+            f"A rule for {characteristic} {query_string!r} already exists; edit that rule instead."
+        )
+
+
+def _rules_with(rule: access.Rule, without_pk=None) -> access.RuleSet:
+    others = [
+        rule_facts(r)
+        for r in DeviceAccessRule.objects.all()
+        if without_pk is None or r.pk != without_pk
+    ]
+    return access.RuleSet([*others, rule])
+
+
+def preview_rule(
+    *,
+    characteristic: str,
+    query_string: str,
+    access_level: str,
+    rule: DeviceAccessRule | None = None,
+) -> Counter:
+    """What saving this rule (new, or replacing `rule`) would do to existing devices."""
+    characteristic, query_string, access_level = _clean_rule(
+        characteristic, query_string, access_level
+    )
+    candidate = access.Rule(
+        id=rule.pk if rule else -1,
+        characteristic=characteristic,
+        query_string=query_string,
+        access_level=access_level,
+    )
+    return preview(
+        MobileDevice.objects.all(), rules=_rules_with(candidate, rule.pk if rule else None)
+    )
+
+
+def preview_rule_removal(rule: DeviceAccessRule) -> Counter:
+    rules = access.RuleSet(rule_facts(r) for r in DeviceAccessRule.objects.exclude(pk=rule.pk))
+    return preview(MobileDevice.objects.all(), rules=rules)
+
+
+@transaction.atomic
+def create_rule(
+    actor: Actor, *, characteristic: str, query_string: str, access_level: str
+) -> Result:
+    characteristic, query_string, access_level = _clean_rule(
+        characteristic, query_string, access_level
+    )
+    _duplicate(characteristic, query_string)
+    try:
+        with transaction.atomic():
+            rule = DeviceAccessRule.objects.create(
+                characteristic=characteristic,
+                query_string=query_string,
+                access_level=access_level,
+                created_by_id=actor.user_id,
+            )
+    except IntegrityError:
+        raise ActionError(f"A rule for {characteristic} {query_string!r} already exists.") from None
+    event = record(actor, action="rule.create", obj=rule, after=rule_snapshot(rule))
+    transitions = reevaluate(MobileDevice.objects.all(), event)
+    _finish(event, transitions, f"Rule {rule} created")
+    return Result(rule, event, transitions)
+
+
+@transaction.atomic
+def update_rule(
+    actor: Actor,
+    rule: DeviceAccessRule,
+    *,
+    characteristic: str | None = None,
+    query_string: str | None = None,
+    access_level: str | None = None,
+) -> Result:
+    rule = DeviceAccessRule.objects.select_for_update().get(pk=rule.pk)
+    before = rule_snapshot(rule)
+    characteristic, query_string, access_level = _clean_rule(
+        characteristic if characteristic is not None else rule.characteristic,
+        query_string if query_string is not None else rule.query_string,
+        access_level if access_level is not None else rule.access_level,
+    )
+    _duplicate(characteristic, query_string, exclude_pk=rule.pk)
+    rule.characteristic, rule.query_string, rule.access_level = (
+        characteristic,
+        query_string,
+        access_level,
+    )
+    rule.save()
+    event = record(actor, action="rule.update", obj=rule, before=before, after=rule_snapshot(rule))
+    transitions = reevaluate(MobileDevice.objects.all(), event)
+    _finish(event, transitions, f"Rule {rule} changed")
+    return Result(rule, event, transitions)
+
+
+@transaction.atomic
+def delete_rule(actor: Actor, rule: DeviceAccessRule) -> Result:
+    rule = DeviceAccessRule.objects.select_for_update().get(pk=rule.pk)
+    before = rule_snapshot(rule)
+    event = record(actor, action="rule.delete", obj=rule, before=before)
+    rule.delete()
+    transitions = reevaluate(MobileDevice.objects.all(), event)
+    _finish(
+        event, transitions, f"Rule {before['query_string']} ({before['characteristic']}) removed"
+    )
+    return Result(None, event, transitions)
+
+
+# ---------------------------------------------------------------------------
+# lifecycle
+
+
+@transaction.atomic
+def grandfather_devices(actor: Actor, *, dry_run: bool = False) -> Result:
+    """Put every device allowed by the org default on its mailbox's allowed list.
+
+    Switching the default to Quarantine afterwards leaves them syncing. The
+    lists are merged: nothing already on a list is touched.
+    """
+    devices = MobileDevice.objects.filter(
+        access_state=AccessState.ALLOWED, access_state_reason=AccessReason.GLOBAL
+    )
+    pairs = list(devices.values_list("pk", "mailbox_id", "device_id"))
+    if dry_run:
+        return Result(count=len(pairs))
+    now = timezone.now()
+    MailboxDeviceId.objects.bulk_create(
+        [
+            MailboxDeviceId(
+                mailbox_id=mailbox_id,
+                device_id=device_id,
+                device_key=device_id.lower(),
+                list=DeviceIdList.ALLOWED,
+                created_at=now,
+            )
+            for _, mailbox_id, device_id in pairs
+        ],
+        batch_size=_CHUNK,
+        ignore_conflicts=True,
+    )
+    event = record(
+        actor,
+        action="devices.grandfather",
+        object_type="OrgSettings",
+        object_id="1",
+        object_repr="Organisation settings",
+        after={"count": len(pairs)},
+    )
+    pks = [pk for pk, _, _ in pairs]
+    transitions = []
+    for i in range(0, len(pks), _CHUNK):
+        transitions += reevaluate(MobileDevice.objects.filter(pk__in=pks[i : i + _CHUNK]), event)
+    _finish(event, transitions, f"{len(pairs)} devices added to their mailbox's allowed list")
+    return Result(event=event, transitions=transitions, count=len(pairs))
+
+
+@transaction.atomic
+def purge_quarantined(actor: Actor, *, older_than_days: int, dry_run: bool = False) -> Result:
+    """Remove partnerships that have waited in quarantine longer than N days (0: all)."""
+    if older_than_days < 0:
+        raise ActionError("--older-than-days must be 0 or more.")
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    stale = MobileDevice.objects.filter(
+        access_state=AccessState.QUARANTINED, state_changed_at__lte=cutoff
+    ).select_related("mailbox", "access_rule")
+    devices = list(_lock(stale))
+    if dry_run:
+        return Result(obj=devices, count=len(devices))
+    now = timezone.now()
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                time=now,
+                actor_id=actor.user_id,
+                actor_name=actor.name,
+                source=actor.source,
+                client_ip=actor.ip,
+                request_id=actor.request_id,
+                action="device.purge",
+                object_type="MobileDevice",
+                object_id=str(d.pk),
+                object_repr=str(d)[:256],
+                before=device_snapshot(d),
+                message=f"Removed after {older_than_days} days or more in quarantine",
+            )
+            for d in devices
+        ],
+        batch_size=_CHUNK,
+    )
+    pks = [d.pk for d in devices]
+    for i in range(0, len(pks), _CHUNK):
+        MobileDevice.objects.filter(pk__in=pks[i : i + _CHUNK]).delete()
+    return Result(obj=devices, count=len(devices))

@@ -1,0 +1,54 @@
+"""The domain's enumerations. No database access: the decision engine imports them."""
+
+from django.db import models
+
+
+class AccessLevel(models.TextChoices):
+    ALLOW = "Allow", "Allow"
+    BLOCK = "Block", "Block"
+    QUARANTINE = "Quarantine", "Quarantine"
+
+
+class AccessState(models.TextChoices):
+    ALLOWED = "Allowed", "Allowed"
+    BLOCKED = "Blocked", "Blocked"
+    QUARANTINED = "Quarantined", "Quarantined"
+    DEVICE_DISCOVERY = "DeviceDiscovery", "Device discovery"
+    UNKNOWN = "Unknown", "Unknown"
+
+
+class AccessReason(models.TextChoices):
+    GLOBAL = "Global", "Organisation default"
+    INDIVIDUAL = "Individual", "Mailbox allow/block list"
+    DEVICE_RULE = "DeviceRule", "Device access rule"
+    POLICY = "Policy", "ActiveSync disabled for the mailbox"
+    UPGRADE = "Upgrade", "Upgrade"
+
+
+class Characteristic(models.TextChoices):
+    DEVICE_TYPE = "DeviceType", "Device type"
+    DEVICE_MODEL = "DeviceModel", "Device model"
+    DEVICE_OS = "DeviceOS", "Device OS"
+    USER_AGENT = "UserAgent", "User agent"
+
+
+class DeviceIdList(models.TextChoices):
+    ALLOWED = "allowed", "Allowed"
+    BLOCKED = "blocked", "Blocked"
+
+
+class AuditSource(models.TextChoices):
+    UI = "ui", "Control panel"
+    CLI = "cli", "Command line"
+    API = "api", "REST API"
+    GATE = "gate", "ActiveSync gate"
+    SYSTEM = "system", "System"
+    SELF_SERVICE = "self-service", "Self-service"
+
+
+# Access level of a rule or the org default -> the state it puts a device in.
+STATE_FOR_LEVEL = {
+    AccessLevel.ALLOW: AccessState.ALLOWED,
+    AccessLevel.BLOCK: AccessState.BLOCKED,
+    AccessLevel.QUARANTINE: AccessState.QUARANTINED,
+}

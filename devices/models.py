@@ -1,0 +1,277 @@
+"""The data model: mailboxes, their device partnerships, rules, org settings, audit.
+
+Device IDs, aliases and rule query strings compare case-insensitively. Rather
+than wrap every lookup in LOWER(), each such row keeps a lower-cased key column
+(`device_key`, `query_key`) that the unique constraints and indexes use.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from .choices import (
+    AccessLevel,
+    AccessReason,
+    AccessState,
+    AuditSource,
+    Characteristic,
+    DeviceIdList,
+)
+
+__all__ = [
+    "AccessLevel",
+    "AccessReason",
+    "AccessState",
+    "AuditSource",
+    "Characteristic",
+    "DeviceIdList",
+]
+
+
+class OrgSettings(models.Model):
+    """The organisation's ActiveSync settings: one row, pk=1."""
+
+    default_access_level = models.CharField(
+        max_length=16, choices=AccessLevel.choices, default=AccessLevel.ALLOW
+    )
+    admin_mail_recipients = models.JSONField(default=list, blank=True)
+    user_mail_insert = models.TextField(blank=True, default="")
+    discovery_window_minutes = models.PositiveIntegerField(default=15)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "organisation settings"
+        verbose_name_plural = "organisation settings"
+
+    def __str__(self):
+        return "Organisation settings"
+
+    @classmethod
+    def load(cls) -> "OrgSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class MailboxQuerySet(models.QuerySet):
+    def by_identity(self, identity: str) -> "Mailbox | None":
+        """The mailbox named by an alias, a primary SMTP address or DOMAIN\\alias."""
+        identity = (identity or "").strip()
+        if "\\" in identity:
+            identity = identity.rsplit("\\", 1)[1]
+        if not identity:
+            return None
+        field = "primary_smtp_address__iexact" if "@" in identity else "alias__iexact"
+        return self.filter(**{field: identity}).first()
+
+
+class Mailbox(models.Model):
+    alias = models.CharField(max_length=64)
+    primary_smtp_address = models.EmailField(max_length=254)
+    display_name = models.CharField(max_length=256, blank=True)
+    activesync_enabled = models.BooleanField(default=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="mailbox",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MailboxQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["alias"]
+        verbose_name_plural = "mailboxes"
+        constraints = [
+            models.UniqueConstraint(Lower("alias"), name="mailbox_alias_ci_unique"),
+            models.UniqueConstraint(Lower("primary_smtp_address"), name="mailbox_smtp_ci_unique"),
+        ]
+
+    def __str__(self):
+        return self.alias
+
+
+class MailboxDeviceId(models.Model):
+    """One entry of a mailbox's allowed or blocked DeviceId list.
+
+    A DeviceId is on at most one of the two lists of a mailbox: adding it to one
+    moves it off the other (as allow-device/block-device do).
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="device_ids")
+    device_id = models.CharField(max_length=64)
+    device_key = models.CharField(max_length=64, editable=False)
+    list = models.CharField(max_length=8, choices=DeviceIdList.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["device_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "device_key"], name="mailbox_device_id_ci_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["device_key"])]
+
+    def __str__(self):
+        return f"{self.mailbox}: {self.device_id} ({self.list})"
+
+    def save(self, *args, **kwargs):
+        self.device_key = self.device_id.lower()
+        super().save(*args, **kwargs)
+
+
+class DeviceAccessRule(models.Model):
+    characteristic = models.CharField(max_length=16, choices=Characteristic.choices)
+    query_string = models.CharField(max_length=256)
+    query_key = models.CharField(max_length=256, editable=False)
+    access_level = models.CharField(max_length=16, choices=AccessLevel.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["characteristic", "query_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["characteristic", "query_key"], name="rule_characteristic_query_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.query_string} ({self.characteristic}): {self.access_level}"
+
+    def save(self, *args, **kwargs):
+        self.query_key = self.query_string.lower()
+        super().save(*args, **kwargs)
+
+
+class MobileDevice(models.Model):
+    """A partnership: one device syncing one mailbox."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="devices")
+    device_id = models.CharField(max_length=64)
+    device_key = models.CharField(max_length=64, editable=False)
+    device_type = models.CharField(max_length=64, blank=True, default="")
+    device_model = models.CharField(max_length=256, blank=True, default="")
+    device_os = models.CharField(max_length=256, blank=True, default="")
+    device_os_language = models.CharField(max_length=64, blank=True, default="")
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+    imei = models.CharField(max_length=64, blank=True, default="")
+    phone_number = models.CharField(max_length=64, blank=True, default="")
+    friendly_name = models.CharField(max_length=256, blank=True, default="")
+    mobile_operator = models.CharField(max_length=128, blank=True, default="")
+    eas_version = models.CharField(max_length=16, blank=True, default="")
+    device_info_received = models.BooleanField(default=False)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    access_state = models.CharField(
+        max_length=16, choices=AccessState.choices, default=AccessState.UNKNOWN
+    )
+    access_state_reason = models.CharField(
+        max_length=16, choices=AccessReason.choices, default=AccessReason.GLOBAL
+    )
+    access_rule = models.ForeignKey(
+        DeviceAccessRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["mailbox__alias", "device_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "device_key"], name="device_mailbox_device_key_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["access_state", "first_seen", "id"]),
+            models.Index(fields=["device_key"]),
+            models.Index(fields=["device_type", "device_model"]),
+        ]
+
+    def __str__(self):
+        return f"{self.device_id} ({self.mailbox})"
+
+    def save(self, *args, **kwargs):
+        self.device_key = self.device_id.lower()
+        super().save(*args, **kwargs)
+
+
+class DeviceClass(models.Model):
+    """Each (DeviceType, DeviceModel) pair ever seen: the device families."""
+
+    device_type = models.CharField(max_length=64)
+    device_model = models.CharField(max_length=256, blank=True, default="")
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["device_type", "device_model"]
+        verbose_name_plural = "device classes"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device_type", "device_model"], name="device_class_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return (
+            f"{self.device_type} / {self.device_model}" if self.device_model else self.device_type
+        )
+
+
+class AuditEvent(models.Model):
+    """One change, by whom, through which door. Written by devices.actions only."""
+
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150)
+    source = models.CharField(max_length=16, choices=AuditSource.choices)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=32)
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    object_repr = models.CharField(max_length=256, blank=True, default="")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["time", "id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self):
+        return f"{self.time:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.object_repr}"
+
+
+class DeviceStateChange(models.Model):
+    """The access-state history of a device; ties each change to its audit event."""
+
+    device = models.ForeignKey(
+        MobileDevice, null=True, on_delete=models.SET_NULL, related_name="state_changes"
+    )
+    device_repr = models.CharField(max_length=200)
+    time = models.DateTimeField(default=timezone.now)
+    from_state = models.CharField(max_length=16, choices=AccessState.choices)
+    from_reason = models.CharField(max_length=16, choices=AccessReason.choices)
+    to_state = models.CharField(max_length=16, choices=AccessState.choices)
+    to_reason = models.CharField(max_length=16, choices=AccessReason.choices)
+    rule = models.ForeignKey(
+        DeviceAccessRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    event = models.ForeignKey(
+        AuditEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="state_changes"
+    )
+
+    class Meta:
+        ordering = ["time", "id"]
+        indexes = [models.Index(fields=["device", "time"])]
+
+    def __str__(self):
+        return f"{self.device_repr}: {self.from_state} -> {self.to_state}"

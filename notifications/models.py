@@ -1,0 +1,1 @@
+"""The outbox of mails. Never imports devices: callers hand it a ready context."""
