@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from . import access, notify
@@ -521,6 +521,11 @@ def _duplicate(characteristic: str, query_string: str, exclude_pk=None) -> None:
         )
 
 
+def _bump_rules_version() -> None:
+    OrgSettings.load()
+    OrgSettings.objects.filter(pk=1).update(rules_version=F("rules_version") + 1)
+
+
 def _rules_with(rule: access.Rule, without_pk=None) -> access.RuleSet:
     others = [
         rule_facts(r)
@@ -576,6 +581,7 @@ def create_rule(
     except IntegrityError:
         raise ActionError(f"A rule for {characteristic} {query_string!r} already exists.") from None
     event = record(actor, action="rule.create", obj=rule, after=rule_snapshot(rule))
+    _bump_rules_version()
     transitions = reevaluate(MobileDevice.objects.all(), event)
     _finish(event, transitions, f"Rule {rule} created")
     return Result(rule, event, transitions)
@@ -605,6 +611,7 @@ def update_rule(
     )
     rule.save()
     event = record(actor, action="rule.update", obj=rule, before=before, after=rule_snapshot(rule))
+    _bump_rules_version()
     transitions = reevaluate(MobileDevice.objects.all(), event)
     _finish(event, transitions, f"Rule {rule} changed")
     return Result(rule, event, transitions)
@@ -616,6 +623,7 @@ def delete_rule(actor: Actor, rule: DeviceAccessRule) -> Result:
     before = rule_snapshot(rule)
     event = record(actor, action="rule.delete", obj=rule, before=before)
     rule.delete()
+    _bump_rules_version()
     transitions = reevaluate(MobileDevice.objects.all(), event)
     _finish(
         event, transitions, f"Rule {before['query_string']} ({before['characteristic']}) removed"
@@ -708,3 +716,150 @@ def purge_quarantined(actor: Actor, *, older_than_days: int, dry_run: bool = Fal
     for i in range(0, len(pks), _CHUNK):
         MobileDevice.objects.filter(pk__in=pks[i : i + _CHUNK]).delete()
     return Result(obj=devices, count=len(devices))
+
+
+# ---------------------------------------------------------------------------
+# the gate: a device talks to us
+
+# DeviceInformation key (devices.eas) -> MobileDevice field
+DEVICE_INFORMATION_FIELDS = {
+    "model": "device_model",
+    "imei": "imei",
+    "friendly_name": "friendly_name",
+    "os": "device_os",
+    "os_language": "device_os_language",
+    "phone_number": "phone_number",
+    "mobile_operator": "mobile_operator",
+}
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What one ActiveSync request tells about its device."""
+
+    device_id: str
+    device_type: str
+    user_agent: str = ""
+    eas_version: str = ""
+    info: dict | None = None  # Settings:DeviceInformation, when the body carried it
+
+
+def _field_limit(name: str) -> int:
+    return MobileDevice._meta.get_field(name).max_length
+
+
+def contact_changes(device: MobileDevice, contact: Contact) -> dict:
+    """The device columns this contact changes (empty values never erase known ones)."""
+    changes = {}
+    wanted = {
+        "device_type": contact.device_type,
+        "user_agent": contact.user_agent,
+        "eas_version": contact.eas_version,
+    }
+    for key, field_name in DEVICE_INFORMATION_FIELDS.items():
+        if contact.info and contact.info.get(key):
+            wanted[field_name] = contact.info[key]
+    if contact.info and not contact.user_agent and contact.info.get("user_agent"):
+        wanted["user_agent"] = contact.info["user_agent"]
+    for name, value in wanted.items():
+        value = (value or "")[: _field_limit(name)]
+        if value and getattr(device, name) != value:
+            changes[name] = value
+    if contact.info is not None and not device.device_info_received:
+        changes["device_info_received"] = True
+    return changes
+
+
+def _touch_device_class(device_type: str, device_model: str, now) -> None:
+    from .models import DeviceClass
+
+    DeviceClass.objects.bulk_create(
+        [DeviceClass(device_type=device_type, device_model=device_model, last_seen=now)],
+        update_conflicts=True,
+        unique_fields=["device_type", "device_model"],
+        update_fields=["last_seen"],
+    )
+
+
+@transaction.atomic
+def record_contact(
+    actor: Actor, mailbox: Mailbox, contact: Contact, *, redecide: bool = False
+) -> MobileDevice:
+    """Create or update the partnership a request names, and decide it when needed.
+
+    Race-free: two first requests of one device give one row and one state
+    transition. A known device is decided again only when something the
+    decision reads has changed (or `redecide`, e.g. its discovery window ended).
+    """
+    now = timezone.now()
+    key = contact.device_id.lower()
+    created = False
+    try:
+        with transaction.atomic():
+            device = MobileDevice.objects.create(
+                mailbox=mailbox,
+                device_id=contact.device_id,
+                first_seen=now,
+                last_seen=now,
+                state_changed_at=now,
+            )
+            created = True
+    except IntegrityError:
+        pass
+    device = (
+        _lock(MobileDevice.objects.filter(mailbox=mailbox, device_key=key))
+        .select_related("mailbox")
+        .get()
+    )
+    changes = contact_changes(device, contact)
+    if changes:
+        for name, value in changes.items():
+            setattr(device, name, value)
+        MobileDevice.objects.filter(pk=device.pk).update(last_seen=now, **changes)
+    if created or "device_type" in changes or "device_model" in changes:
+        _touch_device_class(device.device_type, device.device_model, now)
+    if not (created or changes or redecide):
+        return device
+    event = None
+    if created:
+        event = record(
+            actor,
+            action="device.create",
+            obj=device,
+            object_type="MobileDevice",
+            after={k: getattr(device, k) for k in ("device_id", "device_type", "user_agent")},
+        )
+    else:
+        event = record(
+            actor,
+            action="device.update" if changes else "device.reevaluate",
+            obj=device,
+            object_type="MobileDevice",
+            after=changes or None,
+        )
+    org = OrgSettings.load()
+    from .evaluation import current_rules
+
+    transitions = reevaluate(
+        MobileDevice.objects.filter(pk=device.pk),
+        event,
+        rules=current_rules(org.rules_version),
+        org=org,
+    )
+    what = (
+        "New partnership" if created else "Device details updated" if changes else "Decided again"
+    )
+    _finish(event, transitions, f"{what}: {device}")
+    device.refresh_from_db()
+    return device
+
+
+def touch_last_seen(device: MobileDevice, *, every_seconds: int = 60) -> bool:
+    """Coalesced last-seen: write it at most once a minute per device."""
+    now = timezone.now()
+    if now - device.last_seen < timedelta(seconds=every_seconds):
+        return False
+    MobileDevice.objects.filter(
+        pk=device.pk, last_seen__lt=now - timedelta(seconds=every_seconds)
+    ).update(last_seen=now)
+    return True

@@ -66,6 +66,19 @@ def load_rules() -> access.RuleSet:
     return access.RuleSet(rule_facts(r) for r in DeviceAccessRule.objects.all())
 
 
+_compiled: tuple[int, access.RuleSet] | None = None
+
+
+def current_rules(version: int) -> access.RuleSet:
+    """The compiled rules for OrgSettings.rules_version, recompiled only when it moves."""
+    global _compiled
+    cached = _compiled
+    if cached is None or cached[0] != version:
+        cached = (version, load_rules())
+        _compiled = cached
+    return cached[1]
+
+
 def device_facts(device: MobileDevice) -> access.DeviceFacts:
     return access.DeviceFacts(
         device_id=device.device_id,

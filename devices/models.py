@@ -38,6 +38,11 @@ class OrgSettings(models.Model):
     admin_mail_recipients = models.JSONField(default=list, blank=True)
     user_mail_insert = models.TextField(blank=True, default="")
     discovery_window_minutes = models.PositiveIntegerField(default=15)
+    # Exchange's own health probes (EASProbeDeviceType, TestActiveSyncConnectivity)
+    # pass the gate without a partnership when this is on.
+    allow_health_probes = models.BooleanField(default=True)
+    # Bumped by every rule change, so the gate knows when to recompile its rules.
+    rules_version = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

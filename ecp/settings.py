@@ -75,7 +75,13 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The gate caches verified credentials here. Redis shares them between processes.
+_cache_url = envstr("CACHE_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+    if _cache_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -122,6 +128,9 @@ EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 
 # Absolute base of the links in mails, e.g. https://ecp.example.org
 ECP_BASE_URL = envstr("ECP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# The gate trusts X-Real-IP (the device's address) only from these proxies.
+ECP_TRUSTED_PROXIES = envlist("ECP_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 
 # Celery: with no broker, tasks run in-process after the transaction commits.
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "")

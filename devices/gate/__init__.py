@@ -1,0 +1,1 @@
+"""The ActiveSync gate: authenticate the device's login, record the partnership, decide."""

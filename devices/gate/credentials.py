@@ -1,0 +1,113 @@
+"""HTTP Basic for the gate, without the slow password hasher on every request.
+
+A verified (login, password) pair is cached under an HMAC of the pair keyed
+with SECRET_KEY, so the cache never holds a password or a reversible digest.
+The cached value carries a fingerprint of the user's stored password hash: a
+changed password no longer matches it, and the entry is dropped. Failures are
+counted per (login, client address), so a flood from one address cannot lock
+the real user out from another.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+from django.core.cache import cache
+
+from devices.models import Mailbox
+
+log = logging.getLogger(__name__)
+
+CACHE_TTL = 300  # seconds a verified credential is trusted
+FAILURE_WINDOW = 900  # seconds failures are counted over
+MAX_FAILURES = 10  # per login and client address within the window
+MAX_LOGIN = 256
+MAX_PASSWORD = 1024
+
+
+class BadCredentials(Exception):
+    pass
+
+
+class Throttled(Exception):
+    pass
+
+
+def _mac(*parts: str) -> str:
+    message = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    """(login, password) from an Authorization header, None when absent or not Basic."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadCredentials("malformed Basic credentials") from None
+    login, sep, password = decoded.partition(":")
+    if not sep or not login or len(login) > MAX_LOGIN or len(password) > MAX_PASSWORD:
+        raise BadCredentials("malformed Basic credentials")
+    return login, password
+
+
+def _username_for(login: str) -> str:
+    """Devices log in as alias, DOMAIN\\alias or alias@domain; the user is named by alias."""
+    if "\\" in login:
+        login = login.rsplit("\\", 1)[1]
+    if "@" in login:
+        mailbox = Mailbox.objects.filter(primary_smtp_address__iexact=login).first()
+        if mailbox is not None and mailbox.user_id:
+            return mailbox.user.get_username()
+    return login
+
+
+def _fingerprint(user) -> str:
+    return _mac("password", user.password)[:32]
+
+
+def _safe_cache(method: str, *args, **kwargs):
+    """The cache speeds the gate up; it is never needed for a correct answer."""
+    try:
+        return getattr(cache, method)(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - any cache outage degrades to a fresh check
+        log.warning("gate cache unavailable for %s", method)
+        return None
+
+
+def check(request, login: str, password: str):
+    """The active user these credentials belong to, with its mailbox loaded.
+
+    Raises BadCredentials or Throttled. Runs the password hasher only when the
+    pair is not in the cache.
+    """
+    User = get_user_model()
+    client = request.META.get("REMOTE_ADDR", "")
+    pair_key = "gate:cred:" + _mac("cred", login, password)
+    cached = _safe_cache("get", pair_key)
+    if cached:
+        user = User.objects.select_related("mailbox").filter(pk=cached["uid"]).first()
+        if user is not None and user.is_active and cached["fp"] == _fingerprint(user):
+            return user
+        _safe_cache("delete", pair_key)
+
+    failures_key = "gate:fail:" + _mac("fail", login.lower(), client)
+    failures = _safe_cache("get", failures_key) or 0
+    if failures >= MAX_FAILURES:
+        raise Throttled("too many failed sign-ins for this login from this address")
+
+    user = authenticate(request, username=_username_for(login), password=password)
+    if user is None or not user.is_active:
+        if _safe_cache("add", failures_key, 1, FAILURE_WINDOW) is False:
+            _safe_cache("incr", failures_key)
+        raise BadCredentials("wrong login or password")
+    _safe_cache("set", pair_key, {"uid": user.pk, "fp": _fingerprint(user)}, CACHE_TTL)
+    return User.objects.select_related("mailbox").get(pk=user.pk)

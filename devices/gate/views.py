@@ -1,0 +1,269 @@
+"""The gate's HTTP endpoints (DESIGN.md, "The gate").
+
+/Microsoft-Server-ActiveSync  standalone: decide and record; 200 or 403
+/eas/auth                     nginx auth_request: the same decision, headers only
+/eas/observe                  nginx mirror: read DeviceInformation from the body; 204
+
+Every path runs the same steps: parse the query (400), check the Basic
+credentials (401), check that the login owns the mailbox (403), then look the
+partnership up. A known device whose details did not change costs two
+queries (login with mailbox, device) and no write but a last-seen update at
+most once a minute; everything else goes through devices.actions.record_contact.
+"""
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from devices import actions
+from devices.audit import Actor
+from devices.eas import COMMANDS, MAX_BODY, EASParseError, extract_device_information, parse_query
+from devices.models import AccessState, AuditSource, MobileDevice, OrgSettings
+
+from . import credentials
+
+PROTOCOL_VERSIONS = "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
+PROTOCOL_COMMANDS = ",".join(sorted(COMMANDS))
+# Quarantined and DeviceDiscovery devices may still report themselves.
+REPORTING_COMMANDS = frozenset({"Provision", "Settings"})
+PROBE_DEVICE_TYPES = frozenset({"easprobedevicetype"})
+PROBE_USER_AGENT = "testactivesyncconnectivity"
+REASON_NOT_OWNER = "MailboxNotOwned"
+REASON_PROBE = "HealthProbe"
+_VERSION_RE = re.compile(r"\d{1,2}\.\d{1,2}")
+ACTIVESYNC_PATH = "/microsoft-server-activesync"
+
+
+@dataclass
+class Answer:
+    status: int
+    state: str = ""
+    reason: str = ""
+    detail: str = ""
+
+    def response(self) -> HttpResponse:
+        body = "" if self.status in (200, 204) else (self.detail or "denied") + "\n"
+        response = HttpResponse(body, status=self.status, content_type="text/plain")
+        if self.state:
+            response["X-EAS-Access-State"] = self.state
+            response["X-EAS-Access-Reason"] = self.reason
+        if self.status == 401:
+            response["WWW-Authenticate"] = 'Basic realm="ActiveSync"'
+        if self.status == 429:
+            response["Retry-After"] = str(credentials.FAILURE_WINDOW)
+        return response
+
+
+def client_ip(request) -> str:
+    remote = request.META.get("REMOTE_ADDR", "")
+    if remote in settings.ECP_TRUSTED_PROXIES:
+        forwarded = request.META.get("HTTP_X_REAL_IP", "").strip()
+        if forwarded:
+            return forwarded
+    return remote
+
+
+def _eas_version(request, parsed) -> str:
+    version = parsed.protocol_version or request.META.get("HTTP_MS_ASPROTOCOLVERSION", "")
+    version = version.strip()
+    if version and not _VERSION_RE.fullmatch(version):
+        raise EASParseError("malformed MS-ASProtocolVersion header")
+    return version
+
+
+def _owns(user, named: str | None) -> bool:
+    mailbox = getattr(user, "mailbox", None)
+    if mailbox is None:
+        return False
+    if not named:
+        return True
+    if "\\" in named:
+        named = named.rsplit("\\", 1)[1]
+    named = named.lower()
+    return named in (mailbox.alias.lower(), mailbox.primary_smtp_address.lower())
+
+
+def _is_probe(parsed, user_agent: str) -> bool:
+    return (
+        parsed.device_type.lower() in PROBE_DEVICE_TYPES or PROBE_USER_AGENT in user_agent.lower()
+    )
+
+
+def _read_body(request) -> bytes:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise EASParseError("malformed Content-Length") from None
+    if declared > MAX_BODY:
+        raise BodyTooLarge
+    body = request.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise BodyTooLarge
+    return body
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _verdict(device: MobileDevice, command: str) -> Answer:
+    state = device.access_state
+    passes = state == AccessState.ALLOWED or (
+        state in (AccessState.QUARANTINED, AccessState.DEVICE_DISCOVERY)
+        and command in REPORTING_COMMANDS
+    )
+    return Answer(200 if passes else 403, state, device.access_state_reason)
+
+
+def _discovery_over(device: MobileDevice) -> bool:
+    if device.access_state != AccessState.DEVICE_DISCOVERY:
+        return device.access_state == AccessState.UNKNOWN
+    org = OrgSettings.load()
+    return timezone.now() - device.first_seen >= timedelta(minutes=org.discovery_window_minutes)
+
+
+def decide_request(request, raw_query: str, *, read_body: bool, throttle_status: int) -> Answer:
+    """Parse, authenticate, record and decide one ActiveSync request."""
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:256]
+    try:
+        parsed = parse_query(raw_query)
+        eas_version = _eas_version(request, parsed)
+        header = credentials.parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
+    except EASParseError as exc:
+        return Answer(400, detail=f"not a valid ActiveSync request: {exc}")
+    except credentials.BadCredentials as exc:
+        return Answer(401, detail=str(exc))
+    if header is None:
+        return Answer(401, detail="credentials required")
+    try:
+        user = credentials.check(request, *header)
+    except credentials.Throttled as exc:
+        return Answer(throttle_status, detail=str(exc))
+    except credentials.BadCredentials as exc:
+        return Answer(401, detail=str(exc))
+    if not _owns(user, parsed.user):
+        return Answer(
+            403, AccessState.BLOCKED, REASON_NOT_OWNER, "this login does not own that mailbox"
+        )
+    if _is_probe(parsed, user_agent):
+        allowed = OrgSettings.load().allow_health_probes
+        state = AccessState.ALLOWED if allowed else AccessState.BLOCKED
+        return Answer(200 if allowed else 403, state, REASON_PROBE)
+
+    info = None
+    if read_body and parsed.command in REPORTING_COMMANDS:
+        try:
+            body = _read_body(request)
+            info = extract_device_information(body) if body else None
+        except BodyTooLarge:
+            return Answer(413, detail=f"body larger than {MAX_BODY} bytes")
+        except EASParseError as exc:
+            return Answer(400, detail=f"not a valid ActiveSync body: {exc}")
+    contact = actions.Contact(
+        device_id=parsed.device_id,
+        device_type=parsed.device_type,
+        user_agent=user_agent,
+        eas_version=eas_version,
+        info=info or None,
+    )
+    mailbox = user.mailbox
+    device = (
+        MobileDevice.objects.filter(mailbox=mailbox, device_key=parsed.device_id.lower())
+        .only(
+            *("pk", "mailbox_id", "device_id", "access_state", "access_state_reason"),
+            *("last_seen", "first_seen", "device_info_received", "user_agent", "eas_version"),
+            *actions.DEVICE_INFORMATION_FIELDS.values(),
+            "device_type",
+        )
+        .first()
+    )
+    redecide = device is not None and _discovery_over(device)
+    if device is None or redecide or actions.contact_changes(device, contact):
+        actor = Actor(
+            user=user,
+            source=AuditSource.GATE,
+            ip=client_ip(request) or None,
+            request_id=request.META.get("HTTP_X_REQUEST_ID", "")[:64] or uuid.uuid4().hex,
+        )
+        device = actions.record_contact(actor, mailbox, contact, redecide=redecide)
+    else:
+        actions.touch_last_seen(device)
+    return _verdict(device, parsed.command)
+
+
+def _unavailable() -> HttpResponse:
+    # Fail closed: without the database nobody is let in.
+    return Answer(503, detail="access control database unavailable").response()
+
+
+@csrf_exempt
+def activesync(request):
+    """The standalone gate at /Microsoft-Server-ActiveSync."""
+    if request.method == "OPTIONS":
+        response = HttpResponse(status=200)
+        response["MS-ASProtocolVersions"] = PROTOCOL_VERSIONS
+        response["MS-ASProtocolCommands"] = PROTOCOL_COMMANDS
+        response["Allow"] = "OPTIONS,POST"
+        response["MS-Server-ActiveSync"] = "16.1"
+        return response
+    if request.method != "POST":
+        response = HttpResponse("use POST or OPTIONS\n", status=405, content_type="text/plain")
+        response["Allow"] = "OPTIONS,POST"
+        return response
+    try:
+        answer = decide_request(
+            request, request.META.get("QUERY_STRING", ""), read_body=True, throttle_status=429
+        )
+    except DatabaseError:
+        return _unavailable()
+    return answer.response()
+
+
+def _original_query(request) -> str | None:
+    uri = request.META.get("HTTP_X_ORIGINAL_URI", "")
+    path, sep, query = uri.partition("?")
+    if not path.lower().rstrip("/").endswith(ACTIVESYNC_PATH):
+        return None
+    return query
+
+
+@csrf_exempt
+def auth_request(request):
+    """GET /eas/auth, for nginx auth_request: the decision as a status code."""
+    if request.method != "GET":
+        return HttpResponse(status=405)
+    query = _original_query(request)
+    if query is None:
+        return Answer(400, detail="X-Original-URI is not an ActiveSync URI").response()
+    if request.META.get("HTTP_X_ORIGINAL_METHOD", "").upper() == "OPTIONS":
+        return HttpResponse(status=200)
+    try:
+        # nginx accepts only 2xx, 401 and 403 from auth_request: throttling is a 401.
+        answer = decide_request(request, query, read_body=False, throttle_status=401)
+    except DatabaseError:
+        return _unavailable()
+    return answer.response()
+
+
+@csrf_exempt
+def observe(request):
+    """POST /eas/observe, for nginx mirror: record DeviceInformation from the body."""
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    query = _original_query(request)
+    if query is None:
+        return Answer(400, detail="X-Original-URI is not an ActiveSync URI").response()
+    try:
+        answer = decide_request(request, query, read_body=True, throttle_status=401)
+    except DatabaseError:
+        return _unavailable()
+    if answer.status in (200, 403) and answer.state:
+        answer.status = 204
+    return answer.response()
