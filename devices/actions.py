@@ -26,6 +26,7 @@ from .models import (
     AccessLevel,
     AccessReason,
     AccessState,
+    AdminMailMode,
     AuditEvent,
     Characteristic,
     DeviceAccessRule,
@@ -151,6 +152,11 @@ def org_snapshot(org: OrgSettings) -> dict:
         "admin_mail_recipients": list(org.admin_mail_recipients),
         "user_mail_insert": org.user_mail_insert,
         "discovery_window_minutes": org.discovery_window_minutes,
+        "allow_health_probes": org.allow_health_probes,
+        "send_user_mail": org.send_user_mail,
+        "admin_mail_mode": org.admin_mail_mode,
+        "admin_digest_minutes": org.admin_digest_minutes,
+        "new_device_alert": org.new_device_alert,
     }
 
 
@@ -282,6 +288,11 @@ def set_org_settings(
     admin_mail_recipients: list[str] | None = None,
     user_mail_insert: str | None = None,
     discovery_window_minutes: int | None = None,
+    allow_health_probes: bool | None = None,
+    send_user_mail: bool | None = None,
+    admin_mail_mode: str | None = None,
+    admin_digest_minutes: int | None = None,
+    new_device_alert: bool | None = None,
 ) -> Result:
     org = OrgSettings.objects.select_for_update().get_or_create(pk=1)[0]
     before = org_snapshot(org)
@@ -302,6 +313,19 @@ def set_org_settings(
         if not 0 <= discovery_window_minutes <= 1440:
             raise ActionError("The discovery window must be between 0 and 1440 minutes.")
         org.discovery_window_minutes = discovery_window_minutes
+    for name, value in (
+        ("allow_health_probes", allow_health_probes),
+        ("send_user_mail", send_user_mail),
+        ("new_device_alert", new_device_alert),
+    ):
+        if value is not None:
+            setattr(org, name, bool(value))
+    if admin_mail_mode is not None:
+        org.admin_mail_mode = _choice(admin_mail_mode, AdminMailMode, "admin mail mode")
+    if admin_digest_minutes is not None:
+        if not 1 <= admin_digest_minutes <= 1440:
+            raise ActionError("The digest interval must be between 1 and 1440 minutes.")
+        org.admin_digest_minutes = admin_digest_minutes
     org.save()
     after = org_snapshot(org)
     event = record(actor, action="org_settings.update", obj=org, before=before, after=after)

@@ -46,6 +46,11 @@ class AuditSource(models.TextChoices):
     SELF_SERVICE = "self-service", "Self-service"
 
 
+class AdminMailMode(models.TextChoices):
+    EACH = "each", "One mail per device"
+    DIGEST = "digest", "A digest every N minutes"
+
+
 # Access level of a rule or the org default -> the state it puts a device in.
 STATE_FOR_LEVEL = {
     AccessLevel.ALLOW: AccessState.ALLOWED,

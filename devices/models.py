@@ -14,6 +14,7 @@ from .choices import (
     AccessLevel,
     AccessReason,
     AccessState,
+    AdminMailMode,
     AuditSource,
     Characteristic,
     DeviceIdList,
@@ -21,6 +22,7 @@ from .choices import (
 
 __all__ = [
     "AccessLevel",
+    "AdminMailMode",
     "AccessReason",
     "AccessState",
     "AuditSource",
@@ -41,6 +43,13 @@ class OrgSettings(models.Model):
     # Exchange's own health probes (EASProbeDeviceType, TestActiveSyncConnectivity)
     # pass the gate without a partnership when this is on.
     allow_health_probes = models.BooleanField(default=True)
+    # Notifications, beyond what Exchange offers.
+    send_user_mail = models.BooleanField(default=True)
+    admin_mail_mode = models.CharField(
+        max_length=8, choices=AdminMailMode.choices, default=AdminMailMode.EACH
+    )
+    admin_digest_minutes = models.PositiveIntegerField(default=15)
+    new_device_alert = models.BooleanField(default=False)
     # Bumped by every rule change, so the gate knows when to recompile its rules.
     rules_version = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)

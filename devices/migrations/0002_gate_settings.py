@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('devices', '0001_initial'),
+        ("devices", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='orgsettings',
-            name='allow_health_probes',
+            model_name="orgsettings",
+            name="allow_health_probes",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='orgsettings',
-            name='rules_version',
+            model_name="orgsettings",
+            name="rules_version",
             field=models.PositiveBigIntegerField(default=0),
         ),
     ]
