@@ -53,6 +53,7 @@ class Transition:
     to_state: str
     to_reason: str
     rule_id: int | None
+    change_id: int | None = None  # the DeviceStateChange row: one transition, one id
 
 
 @dataclass
@@ -197,7 +198,7 @@ def reevaluate(
         )
         if not rows:
             continue
-        DeviceStateChange.objects.bulk_create(
+        history = DeviceStateChange.objects.bulk_create(
             [
                 DeviceStateChange(
                     device_id=pk,
@@ -223,7 +224,8 @@ def reevaluate(
                 state_changed_at=now,
             )
         transitions.extend(
-            Transition(pk, state, d.state, d.reason, d.rule_id) for pk, state, *_ in rows
+            Transition(pk, state, d.state, d.reason, d.rule_id, change.pk)
+            for (pk, state, *_), change in zip(rows, history, strict=True)
         )
     if transitions:
         notify.state_changed(transitions)
@@ -887,3 +889,30 @@ def touch_last_seen(device: MobileDevice, *, every_seconds: int = 60) -> bool:
         pk=device.pk, last_seen__lt=now - timedelta(seconds=every_seconds)
     ).update(last_seen=now)
     return True
+
+
+# ---------------------------------------------------------------------------
+# notifications
+
+
+@transaction.atomic
+def resend_notification(actor: Actor, notification) -> Result:
+    """Send a mail again (failed: retried; sent: copied), audited."""
+    from notifications import outbox
+
+    before = {"status": notification.status, "attempts": notification.attempts}
+    try:
+        target = outbox.resend(notification)
+    except ValueError as exc:
+        raise ActionError(str(exc).capitalize() + ".") from None
+    event = record(
+        actor,
+        action="notification.resend",
+        obj=notification,
+        object_type="Notification",
+        before=before,
+        after={"notification": target.pk, "status": target.status},
+        message=f"Mail {notification.get_kind_display().lower()} to "
+        f"{notification.recipient} queued again",
+    )
+    return Result(target, event)

@@ -1,26 +1,118 @@
 """Where state changes meet notifications.
 
 devices.actions calls `state_changed` inside the transaction that changed the
-state. This module turns transitions into ready-made mail contexts for the
-`notifications` app, which never imports `devices`.
+state. This module decides who is told, builds ready-made mail contexts and
+writes them to the `notifications` outbox, which never imports `devices`.
 
-Until the notifications issue is built, `_queue` is the empty hook it fills.
+Each mail's dedupe key names the DeviceStateChange row behind it, so one
+transition gives one mail per recipient however often the device retries.
 """
 
-from devices.models import AccessState
+from datetime import timedelta
 
-NOTIFYING_STATES = frozenset({AccessState.QUARANTINED, AccessState.BLOCKED})
+from django.utils import timezone
+
+from notifications.models import Kind
+from notifications.outbox import Mail, enqueue
+
+from .models import AccessReason, AccessState, AdminMailMode, MobileDevice, OrgSettings
+
+# The ECP's URL contract: the mails link here.
+DEVICE_PATH = "/devices/{pk}/"
+MY_DEVICES_PATH = "/my/devices/"
+QUARANTINE_PATH = "/devices/quarantine/"
+
+REASON_TEXT = {
+    AccessReason.GLOBAL: "the organisation's default access level",
+    AccessReason.INDIVIDUAL: "the mailbox's own list of allowed or blocked devices",
+    AccessReason.DEVICE_RULE: "a device access rule",
+    AccessReason.POLICY: "ActiveSync being turned off for the mailbox",
+    AccessReason.UPGRADE: "an upgrade",
+}
+_CHUNK = 1000
 
 
 def state_changed(transitions) -> None:
-    """Called by devices.actions, in the same transaction, for every re-evaluation."""
-    notifying = [
-        t for t in transitions if t.to_state in NOTIFYING_STATES and t.from_state != t.to_state
-    ]
-    if notifying:
-        _queue(notifying)
+    """Queue the mails a batch of transitions calls for (same transaction)."""
+    moved = [t for t in transitions if t.from_state != t.to_state and t.change_id]
+    if not moved:
+        return
+    org = OrgSettings.load()
+    mails: list[Mail] = []
+    for i in range(0, len(moved), _CHUNK):
+        chunk = moved[i : i + _CHUNK]
+        devices = MobileDevice.objects.select_related("mailbox", "access_rule").in_bulk(
+            [t.device_pk for t in chunk]
+        )
+        for t in chunk:
+            device = devices.get(t.device_pk)
+            if device is not None:
+                mails.extend(mails_for(t, device, org))
+    enqueue(mails)
 
 
-def _queue(transitions) -> None:
-    # Filled by the notifications work: build contexts, write outbox rows.
-    pass
+def mails_for(transition, device: MobileDevice, org: OrgSettings) -> list[Mail]:
+    context = mail_context(device, org)
+    user = device.mailbox.primary_smtp_address
+    key = f"{transition.change_id}"
+    mails = []
+    if transition.to_state == AccessState.QUARANTINED:
+        if org.send_user_mail and user:
+            mails.append(_mail(Kind.USER_QUARANTINED, user, context, key))
+        hold_until = None
+        if org.admin_mail_mode == AdminMailMode.DIGEST:
+            hold_until = timezone.now() + timedelta(minutes=org.admin_digest_minutes)
+        for admin in org.admin_mail_recipients:
+            mails.append(_mail(Kind.ADMIN_QUARANTINED, admin, context, key, hold_until))
+    elif transition.to_state == AccessState.BLOCKED:
+        # A mailbox turned off (a leaver, usually) gets no mail per device.
+        if org.send_user_mail and user and transition.to_reason != AccessReason.POLICY:
+            mails.append(_mail(Kind.USER_BLOCKED, user, context, key))
+    elif transition.from_state == AccessState.UNKNOWN and org.new_device_alert and user:
+        mails.append(_mail(Kind.USER_NEW_DEVICE, user, context, key))
+    return mails
+
+
+def _mail(kind, recipient, context, key, hold_until=None) -> Mail:
+    return Mail(
+        kind=kind,
+        recipient=recipient,
+        context=context,
+        dedupe_key=f"{kind}:{key}:{recipient.lower()}"[:200],
+        hold_until=hold_until,
+    )
+
+
+def mail_context(device: MobileDevice, org: OrgSettings) -> dict:
+    mailbox = device.mailbox
+    return {
+        "device": {
+            "pk": device.pk,
+            "device_id": device.device_id,
+            "device_type": device.device_type,
+            "device_model": device.device_model,
+            "device_os": device.device_os,
+            "device_os_language": device.device_os_language,
+            "user_agent": device.user_agent,
+            "imei": device.imei,
+            "phone_number": device.phone_number,
+            "friendly_name": device.friendly_name,
+            "mobile_operator": device.mobile_operator,
+            "eas_version": device.eas_version,
+            "first_seen": device.first_seen.isoformat(),
+            "access_state": device.access_state,
+            "access_state_display": device.get_access_state_display(),
+            "access_state_reason": device.access_state_reason,
+            "reason_text": REASON_TEXT.get(device.access_state_reason, ""),
+            "access_rule": str(device.access_rule) if device.access_rule_id else "",
+            "page_path": DEVICE_PATH.format(pk=device.pk),
+        },
+        "mailbox": {
+            "alias": mailbox.alias,
+            "display_name": mailbox.display_name or mailbox.alias,
+            "email": mailbox.primary_smtp_address,
+        },
+        "user_mail_insert": org.user_mail_insert,
+        "my_devices_path": MY_DEVICES_PATH,
+        "quarantine_path": QUARANTINE_PATH,
+    }

@@ -1,1 +1,57 @@
-"""The outbox of mails. Never imports devices: callers hand it a ready context."""
+"""The outbox: one row per mail, written in the transaction that causes it.
+
+Never imports devices: callers hand it a ready, JSON-serialisable context.
+Delivery state lives here (status, attempts, last error), so a lost task, a
+dead worker or a broker outage never loses a mail: the sweep finds the row.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+
+class Kind(models.TextChoices):
+    USER_QUARANTINED = "user-quarantined", "User: device quarantined"
+    USER_BLOCKED = "user-blocked", "User: device blocked"
+    USER_NEW_DEVICE = "user-new-device", "User: new device partnership"
+    ADMIN_QUARANTINED = "admin-quarantined", "Admin: device quarantined"
+    ADMIN_DIGEST = "admin-digest", "Admin: digest of quarantined devices"
+
+
+class Status(models.TextChoices):
+    HELD = "held", "Held for the digest"
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    DIGESTED = "digested", "Sent in a digest"
+
+
+class Notification(models.Model):
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    recipient = models.EmailField(max_length=254)
+    context = models.JSONField(default=dict)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    subject = models.CharField(max_length=300, blank=True, default="")
+    body_text = models.TextField(blank=True, default="")
+    body_html = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    hold_until = models.DateTimeField(null=True, blank=True)
+    digest = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["status", "hold_until"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.recipient} ({self.status})"

@@ -1,0 +1,120 @@
+"""Deliver one outbox row: claim it, render it, send it, record the outcome.
+
+The claim is a conditional UPDATE (pending -> sending), so two workers, a
+retried task and the sweep can all try one row and only one sends it. A row
+stuck in `sending` (its worker died) becomes claimable again after
+SENDING_TIMEOUT. Transient SMTP errors put the row back to pending with an
+exponential backoff and jitter; permanent ones, or too many attempts, fail it.
+"""
+
+import hashlib
+import logging
+import random
+import smtplib
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .models import Notification, Status
+from .rendering import render
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+SENDING_TIMEOUT = timedelta(minutes=5)
+BACKOFF_BASE = 30  # seconds; doubles per attempt
+BACKOFF_MAX = 3600
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # sent, retry, failed, skipped
+    retry_in: int | None = None
+
+
+def backoff(attempts: int) -> int:
+    """Seconds before the next try: exponential with full jitter on the upper half."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    return int(ceiling / 2 + random.uniform(0, ceiling / 2))
+
+
+def is_transient(exc: Exception) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return all(400 <= code < 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    return isinstance(
+        exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | socket.timeout | OSError
+    )
+
+
+def claim(pk: int) -> Notification | None:
+    now = timezone.now()
+    claimable = Q(status=Status.PENDING) | Q(
+        status=Status.SENDING, claimed_at__lt=now - SENDING_TIMEOUT
+    )
+    updated = (
+        Notification.objects.filter(claimable, pk=pk)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    )
+    if not updated:
+        return None
+    return Notification.objects.get(pk=pk)
+
+
+def message_id(row: Notification) -> str:
+    digest = hashlib.sha256(row.dedupe_key.encode()).hexdigest()[:24]
+    return f"<{row.pk}.{digest}@ecp>"
+
+
+def deliver(pk: int) -> Outcome:
+    row = claim(pk)
+    if row is None:
+        return Outcome("skipped")
+    try:
+        subject, text, html = render(row.kind, row.context)
+    except Exception as exc:  # noqa: BLE001 - a template bug must not loop forever
+        log.exception("notification %s could not be rendered", pk)
+        return _finish(row, Status.FAILED, error=f"rendering failed: {exc}")
+    mail = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[row.recipient],
+        headers={"Message-ID": message_id(row), "Auto-Submitted": "auto-generated"},
+    )
+    mail.attach_alternative(html, "text/html")
+    try:
+        mail.send(fail_silently=False)
+    except Exception as exc:  # noqa: BLE001 - classified below
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if is_transient(exc) and row.attempts < MAX_ATTEMPTS:
+            delay = backoff(row.attempts)
+            log.warning("notification %s: transient error, retry in %ss: %s", pk, delay, error)
+            return _finish(row, Status.PENDING, error=error, retry_in=delay)
+        log.error("notification %s failed: %s", pk, error)
+        return _finish(row, Status.FAILED, error=error)
+    Notification.objects.filter(pk=pk, status=Status.SENDING).update(
+        status=Status.SENT,
+        sent_at=timezone.now(),
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        last_error="",
+    )
+    return Outcome("sent")
+
+
+def _finish(row: Notification, status: str, *, error: str, retry_in: int | None = None):
+    next_at = timezone.now() + timedelta(seconds=retry_in) if retry_in is not None else None
+    Notification.objects.filter(pk=row.pk, status=Status.SENDING).update(
+        status=status, last_error=error, next_attempt_at=next_at
+    )
+    return Outcome("failed" if status == Status.FAILED else "retry", retry_in)
