@@ -1,31 +1,46 @@
 """Organization Management may read the Sent mail page and resend mails."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 GROUP = "Organization Management"
-CODENAMES = ("view_notification", "change_notification")
+PERMISSIONS = {
+    "view_notification": "Can view notification",
+    "change_notification": "Can change notification",
+}
+
+
+def _permissions(apps, db):
+    # Permissions are normally made after migrate (post_migrate); this
+    # migration needs them now, so it makes them the way post_migrate would.
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    Permission = apps.get_model("auth", "Permission")
+    content_type, _ = ContentType.objects.using(db).get_or_create(
+        app_label="notifications", model="notification"
+    )
+    return [
+        Permission.objects.using(db).get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": name}
+        )[0]
+        for codename, name in PERMISSIONS.items()
+    ]
 
 
 def grant(apps, schema_editor):
-    create_permissions(apps.get_app_config("notifications"), verbosity=0, apps=apps)
+    db = schema_editor.connection.alias
     Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name=GROUP)
-    group.permissions.add(
-        *Permission.objects.filter(content_type__app_label="notifications", codename__in=CODENAMES)
-    )
+    group, _ = Group.objects.using(db).get_or_create(name=GROUP)
+    group.permissions.add(*_permissions(apps, db))
 
 
 def revoke(apps, schema_editor):
+    db = schema_editor.connection.alias
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    for group in Group.objects.filter(name=GROUP):
-        group.permissions.remove(
-            *Permission.objects.filter(
-                content_type__app_label="notifications", codename__in=CODENAMES
-            )
-        )
+    perms = Permission.objects.using(db).filter(
+        content_type__app_label="notifications", codename__in=PERMISSIONS
+    )
+    for group in Group.objects.using(db).filter(name=GROUP):
+        group.permissions.remove(*perms)
 
 
 class Migration(migrations.Migration):
