@@ -46,6 +46,14 @@ class ActionError(Exception):
     """Bad input for an action: nothing was changed. The message is for people."""
 
 
+class ConflictError(ActionError):
+    """The thing to create already exists (a rule, an alias, an address, a login).
+
+    The API answers it with 409 rather than 400; everyone else treats it as any
+    ActionError.
+    """
+
+
 @dataclass(frozen=True)
 class Transition:
     device_pk: int
@@ -376,14 +384,14 @@ def create_mailbox(
         raise ActionError(f"{alias!r} is not a valid alias (letters, digits, '.', '_', '-').")
     email = _email(email)
     if Mailbox.objects.filter(alias__iexact=alias).exists():
-        raise ActionError(f"A mailbox with alias {alias!r} already exists.")
+        raise ConflictError(f"A mailbox with alias {alias!r} already exists.")
     if Mailbox.objects.filter(primary_smtp_address__iexact=email).exists():
-        raise ActionError(f"A mailbox with address {email!r} already exists.")
+        raise ConflictError(f"A mailbox with address {email!r} already exists.")
     user = None
     if password is not None:
         User = get_user_model()
         if User.objects.filter(username__iexact=alias).exists():
-            raise ActionError(f"A login named {alias!r} already exists.")
+            raise ConflictError(f"A login named {alias!r} already exists.")
         if not password:
             raise ActionError("The password must not be empty.")
         user = User.objects.create_user(username=alias, email=email, password=password)
@@ -542,7 +550,7 @@ def _duplicate(characteristic: str, query_string: str, exclude_pk=None) -> None:
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
     if qs.exists():
-        raise ActionError(
+        raise ConflictError(
             f"A rule for {characteristic} {query_string!r} already exists; edit that rule instead."
         )
 
@@ -605,7 +613,9 @@ def create_rule(
                 created_by_id=actor.user_id,
             )
     except IntegrityError:
-        raise ActionError(f"A rule for {characteristic} {query_string!r} already exists.") from None
+        raise ConflictError(
+            f"A rule for {characteristic} {query_string!r} already exists."
+        ) from None
     event = record(actor, action="rule.create", obj=rule, after=rule_snapshot(rule))
     _bump_rules_version()
     transitions = reevaluate(MobileDevice.objects.all(), event)
