@@ -129,6 +129,8 @@ EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 
 # Absolute base of the links in mails, e.g. https://ecp.example.org
 ECP_BASE_URL = envstr("ECP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Seconds before a mail's first retry after a transient SMTP error; doubles per attempt.
+ECP_MAIL_BACKOFF_BASE = envint("ECP_MAIL_BACKOFF_BASE", 30)
 
 # The gate trusts X-Real-IP (the device's address) only from these proxies.
 ECP_TRUSTED_PROXIES = envlist("ECP_TRUSTED_PROXIES", ["127.0.0.1", "::1"])

@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 SENDING_TIMEOUT = timedelta(minutes=5)
-BACKOFF_BASE = 30  # seconds; doubles per attempt
-BACKOFF_MAX = 3600
+BACKOFF_MAX = 3600  # seconds; the first retry waits settings.ECP_MAIL_BACKOFF_BASE
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,8 @@ class Outcome:
 
 
 def backoff(attempts: int) -> int:
-    """Seconds before the next try: exponential with full jitter on the upper half."""
-    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    """Seconds before the next try: exponential, jittered over the upper half."""
+    ceiling = min(BACKOFF_MAX, settings.ECP_MAIL_BACKOFF_BASE * 2 ** max(0, attempts - 1))
     return int(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
