@@ -16,5 +16,6 @@ urlpatterns = [
     path("notifications/", sent_mail.sent_mail, name="sent-mail"),
     path("notifications/<int:pk>/resend", sent_mail.resend, name="sent-mail-resend"),
     path("admin/", admin.site.urls),
+    path("", include("api.urls")),
     path("", include("devices.urls")),
 ]

@@ -1,0 +1,140 @@
+"""Device access rules (*-ActiveSyncDeviceAccessRule). Every write answers with what it did
+to the existing devices; POST /rules/preview tells it before."""
+
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from devices import actions
+from devices.models import DeviceAccessRule, MobileDevice
+from devices.permissions import get_rule_for_user
+
+from ..filters import RuleFilterSet
+from ..permissions import RulesPermission
+from ..serializers import (
+    PreviewSerializer,
+    RuleChangeSerializer,
+    RuleRefSerializer,
+    RuleRemovalSerializer,
+    RuleSerializer,
+    RuleWriteSerializer,
+    change_summary,
+    preview_summary,
+)
+from .common import actor_for
+
+
+def rules():
+    held = (
+        MobileDevice.objects.filter(access_rule=OuterRef("pk"))
+        .order_by()
+        .values("access_rule")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        DeviceAccessRule.objects.select_related("created_by")
+        .annotate(device_count=Coalesce(Subquery(held, output_field=IntegerField()), 0))
+        .order_by("characteristic", "query_key", "id")
+    )
+
+
+TAGS = ["rules"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List device access rules", tags=TAGS),
+    retrieve=extend_schema(summary="One device access rule", tags=TAGS),
+)
+class RuleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = RuleSerializer
+    permission_classes = [RulesPermission]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RuleFilterSet
+    lookup_value_converter = "int"
+    queryset = DeviceAccessRule.objects.none()  # for the schema; get_queryset is the real one
+
+    @property
+    def read_only_action(self) -> bool:
+        return self.action == "preview"  # a POST that changes nothing
+
+    def get_queryset(self):
+        return rules()
+
+    def retrieve(self, request, pk=None):
+        rule = get_rule_for_user(request, pk)
+        return Response(RuleSerializer(rules().get(pk=rule.pk)).data)
+
+    def _answer(self, result, code=status.HTTP_200_OK):
+        rule = RuleSerializer(rules().get(pk=result.obj.pk)).data
+        return Response({"rule": rule, **change_summary(result)}, status=code)
+
+    @extend_schema(
+        summary="Create a rule (New-ActiveSyncDeviceAccessRule)",
+        description="Every device is re-evaluated; the answer says how many changed state. "
+        "A rule for the same characteristic and query string (any case) is a 409.",
+        tags=TAGS,
+        request=RuleWriteSerializer,
+        responses={201: RuleChangeSerializer},
+    )
+    def create(self, request):
+        serializer = RuleWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = actions.create_rule(actor_for(request), **serializer.validated_data)
+        return self._answer(result, status.HTTP_201_CREATED)
+
+    def _update(self, request, pk, *, partial: bool):
+        rule = get_rule_for_user(request, pk, change=True)
+        serializer = RuleWriteSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        result = actions.update_rule(actor_for(request), rule, **serializer.validated_data)
+        return self._answer(result)
+
+    @extend_schema(
+        summary="Replace a rule (Set-ActiveSyncDeviceAccessRule)",
+        tags=TAGS,
+        request=RuleWriteSerializer,
+        responses=RuleChangeSerializer,
+    )
+    def update(self, request, pk=None):
+        return self._update(request, pk, partial=False)
+
+    @extend_schema(
+        summary="Change some of a rule's fields",
+        tags=TAGS,
+        request=RuleWriteSerializer(partial=True),
+        responses=RuleChangeSerializer,
+    )
+    def partial_update(self, request, pk=None):
+        return self._update(request, pk, partial=True)
+
+    @extend_schema(
+        summary="Remove a rule (Remove-ActiveSyncDeviceAccessRule)",
+        description="The devices it decided are re-evaluated; the answer says how many "
+        "changed state.",
+        tags=TAGS,
+        responses={200: RuleRemovalSerializer},
+    )
+    def destroy(self, request, pk=None):
+        rule = get_rule_for_user(request, pk, change=True)
+        before = RuleRefSerializer(rule).data
+        result = actions.delete_rule(actor_for(request), rule)
+        return Response({"rule": before, **change_summary(result)})
+
+    @extend_schema(
+        operation_id="rules_preview",
+        summary="What creating a rule would do, without creating it",
+        description="Staff may preview; nothing is written.",
+        tags=TAGS,
+        request=RuleWriteSerializer,
+        responses=PreviewSerializer,
+    )
+    @action(detail=False, methods=["post"])
+    def preview(self, request):
+        serializer = RuleWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(preview_summary(actions.preview_rule(**serializer.validated_data)))

@@ -1,0 +1,47 @@
+"""The profile page where a user creates and revokes their own API tokens."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from .. import tokens
+from ..models import ApiToken
+
+TOKENS_URL = "/account/tokens/"
+
+
+@login_required
+def token_list(request):
+    """GET: the user's tokens. POST: a new token, shown on this answer only."""
+    new_key, error = None, None
+    if request.method == "POST":
+        try:
+            token, new_key = tokens.create_token(request.user, request.POST.get("name"))
+        except tokens.TokenError as e:
+            error = str(e)
+    response = render(
+        request,
+        "api/tokens.html",
+        {
+            "tokens": ApiToken.objects.filter(user=request.user),
+            "new_key": new_key,
+            "error": error,
+            "name_max": tokens.MAX_NAME,
+        },
+        status=400 if error else 200,
+    )
+    if new_key:
+        response["Cache-Control"] = "no-store"  # the key must not stay in a cache
+    return response
+
+
+@require_POST
+@login_required
+def revoke(request, pk):
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    if tokens.revoke_token(token):
+        messages.success(request, f"Revoked the token {token.name} ({token.prefix}…).")
+    else:
+        messages.info(request, f"The token {token.name} was already revoked.")
+    return redirect(TOKENS_URL)
