@@ -92,10 +92,13 @@ def resend(notification: Notification) -> Notification:
     """Send a mail again: a failed or pending row is retried, a sent one is copied."""
     row = Notification.objects.select_for_update().get(pk=notification.pk)
     if row.status in (Status.FAILED, Status.PENDING):
+        # A fresh set of attempts: a row that failed after MAX_ATTEMPTS would
+        # otherwise fail again at the first transient error (e.g. greylisting).
         row.status = Status.PENDING
+        row.attempts = 0
         row.next_attempt_at = None
         row.last_error = ""
-        row.save(update_fields=["status", "next_attempt_at", "last_error"])
+        row.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
         target = row
     elif row.status == Status.SENT:
         copies = Notification.objects.filter(dedupe_key__startswith=row.dedupe_key + ":resend:")
