@@ -507,3 +507,18 @@ def test_random_requests_never_get_a_500(alice, query, body, auth, version):
     if response.status_code in DECISION_STATUSES:
         assert response["X-EAS-Access-State"]
         assert response["X-EAS-Access-Reason"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param(plain(user="bob"), id="not-owner"),
+        pytest.param(plain(device_type="EASProbeDeviceType"), id="probe"),
+        pytest.param(plain(), id="device"),
+    ],
+)
+def test_decision_headers_are_plain_strings(alice, query):
+    # wsgiref (runserver, live_server) refuses str subclasses such as an AccessState member.
+    response = eas(query)
+    assert type(response["X-EAS-Access-State"]) is str
+    assert type(response["X-EAS-Access-Reason"]) is str

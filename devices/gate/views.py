@@ -52,8 +52,9 @@ class Answer:
         body = "" if self.status in (200, 204) else (self.detail or "denied") + "\n"
         response = HttpResponse(body, status=self.status, content_type="text/plain")
         if self.state:
-            response["X-EAS-Access-State"] = self.state
-            response["X-EAS-Access-Reason"] = self.reason
+            # str(): an AccessState member is a str subclass, which WSGI servers may refuse.
+            response["X-EAS-Access-State"] = str(self.state)
+            response["X-EAS-Access-Reason"] = str(self.reason)
         if self.status == 401:
             response["WWW-Authenticate"] = 'Basic realm="ActiveSync"'
         if self.status == 429:
