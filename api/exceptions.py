@@ -7,6 +7,7 @@ ActionError from devices.actions is a 400 with its message, ConflictError a
 """
 
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -76,6 +77,7 @@ def _flatten(detail, prefix: str, out: dict) -> None:
         out.setdefault(prefix or api_settings.NON_FIELD_ERRORS_KEY, []).append(str(detail))
 
 
+@csrf_exempt  # a 404 whatever the method; nothing to protect
 def not_found(request, *args, **kwargs):
     """Unknown URLs under /api/ answer in the API's error shape, not with an HTML page."""
     return JsonResponse(

@@ -144,10 +144,9 @@ SPECTACULAR_SETTINGS = {
         "AccessReasonEnum": "devices.choices.AccessReason",
         "CharacteristicEnum": "devices.choices.Characteristic",
     },
-    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN.
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

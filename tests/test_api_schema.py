@@ -1,0 +1,133 @@
+"""The OpenAPI schema, its docs page, and a stateless schemathesis run against it.
+
+Schemathesis loads /api/schema/ from the Django WSGI app in this process (the
+pytest-django test database), generates requests for every operation, valid
+and invalid, as an Organization Management token, and checks that none is
+answered with a 500 or with a status code or body the schema does not
+describe. Examples are bounded per operation so the run stays well under a
+minute; ids are drawn from the objects that exist half of the time, so the
+detail and write operations reach real rows, not only 404s.
+"""
+
+import time
+from collections import Counter
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api import tokens
+from devices.models import DeviceAccessRule
+from ecp.wsgi import application
+from notifications.models import Notification, Status
+from tests import test_api_support as support
+
+cast = support.cast  # the shared fixture
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
+SETTINGS = hypothesis.settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    print_blob=False,
+)
+
+
+def test_the_schema_is_openapi_3_and_public(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert "/api/v1/access-check" in schema["paths"]
+    assert "/api/v1/devices/{id}/allow" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["tokenAuth"]["in"] == "header"
+
+
+def test_the_docs_page_loads_its_assets_locally(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/" in page
+    assert "cdn" not in page.lower()
+    assert "https://" not in page
+
+
+@pytest.fixture
+def rich_data(cast):
+    """More than the cast: rules, a failed and a sent mail, so ids 1..8 mostly exist."""
+    DeviceAccessRule.objects.create(
+        characteristic="DeviceType", query_string="Android", access_level="Block"
+    )
+    DeviceAccessRule.objects.create(
+        characteristic="DeviceModel", query_string="iPhone1*", access_level="Allow"
+    )
+    Notification.objects.filter(pk__in=Notification.objects.values("pk")[:1]).update(
+        status=Status.FAILED, last_error="550 no such user"
+    )
+    Notification.objects.filter(recipient="bob@example.org").update(status=Status.SENT)
+    return cast
+
+
+def _run(operation, headers, mode: GenerationMode, stats: dict, failures: list) -> None:
+    strategy = operation.as_strategy(generation_mode=mode)
+    if "{id}" in operation.path:
+        real_ids = st.integers(min_value=1, max_value=8).flatmap(
+            lambda pk: operation.as_strategy(generation_mode=mode, path_parameters={"id": pk})
+        )
+        strategy = st.one_of(real_ids, strategy)
+
+    @hypothesis.settings(SETTINGS, max_examples=EXAMPLES[mode])
+    @hypothesis.given(case=strategy)
+    def run(case):
+        response = case.call(headers=headers)
+        stats["examples"] += 1
+        stats["statuses"][response.status_code] += 1
+        case.validate_response(response, checks=CHECKS, headers=headers)
+
+    try:
+        run()
+    except hypothesis.errors.Unsatisfiable:
+        # Nothing to make invalid: no parameters and no body (GET /me in negative mode).
+        stats["nothing to vary"] += 1
+    except (Exception, BaseExceptionGroup) as exc:  # collect every failure, then fail once
+        failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {exc}")
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(rich_data, capsys):
+    _, key = tokens.create_token(rich_data["users"]["org"], "schemathesis")
+    headers = {"Authorization": f"Token {key}"}
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    stats, failures = {"examples": 0, "statuses": Counter(), "nothing to vary": 0}, []
+    started = time.monotonic()
+    for operation in operations:
+        for mode in EXAMPLES:
+            _run(operation, headers, mode, stats, failures)
+    elapsed = time.monotonic() - started
+    with capsys.disabled():
+        print(
+            f"\nschemathesis: {len(operations)} operations, {stats['examples']} examples, "
+            f"{elapsed:.1f} s, {len(failures)} failing; answers: "
+            + ", ".join(f"{n}x{code}" for code, n in sorted(stats["statuses"].items()))
+        )
+    assert len(operations) >= 25
+    assert stats["statuses"][200] > 50  # the run reached real objects, not only errors
+    assert not failures, "\n\n".join(failures)
+    assert elapsed < 60
