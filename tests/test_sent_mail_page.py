@@ -96,6 +96,14 @@ def sent(db):
     return notification(Status.SENT, recipient="carol@contoso.com", attempts=1, subject="Hello")
 
 
+def test_the_migration_grants_organization_management_the_page(db):
+    group = Group.objects.get(name="Organization Management")
+
+    codenames = set(group.permissions.values_list("codename", flat=True))
+
+    assert {"view_notification", "change_notification"} <= codenames
+
+
 def test_it_lists_rows_with_status_attempts_and_last_error(manager, failed, sent):
     notification(Status.PENDING, recipient="dave@contoso.com")
 
