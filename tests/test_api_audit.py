@@ -1,0 +1,78 @@
+"""The audit log: filters, oldest first, cursor pages."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from devices.models import AuditEvent
+from tests import test_api_support as support
+
+cast, client_for = support.cast, support.client_for  # the shared fixtures
+
+URL = "/api/v1/audit-events"
+
+
+@pytest.fixture
+def helpdesk(client_for):
+    return client_for("helpdesk")
+
+
+def actions_of(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [e["action"] for e in response.json()["results"]]
+
+
+def test_oldest_first_with_the_cli_keys(cast, helpdesk):
+    events = helpdesk.get(URL).json()["results"]
+    assert events[0]["action"] == "mailbox.create"
+    times = [e["time"] for e in events]
+    assert times == sorted(times)
+    for key in ("time", "actor", "source", "action", "object_type", "object_repr", "message"):
+        assert key in events[0]
+    assert "before" in events[0] and "after" in events[0]
+
+
+def test_newest_first_on_request(cast, helpdesk):
+    times = [e["time"] for e in helpdesk.get(URL, {"ordering": "-time"}).json()["results"]]
+    assert times == sorted(times, reverse=True)
+
+
+def test_an_api_change_is_found_by_actor_source_and_action(cast, client_for, helpdesk):
+    client_for("org").post(f"/api/v1/devices/{cast['devices']['alice-iphone'].pk}/allow")
+    assert actions_of(helpdesk.get(URL, {"actor": "OLIVIA"})) == ["device.allow"]
+    assert actions_of(helpdesk.get(URL, {"source": "api"})) == ["device.allow"]
+    assert actions_of(helpdesk.get(URL, {"action": "device.allow"})) == ["device.allow"]
+    assert set(actions_of(helpdesk.get(URL, {"action": "device.*"}))) == {
+        "device.create",
+        "device.allow",
+    }
+    assert actions_of(helpdesk.get(URL, {"q": "AliceIphone1 allowed"})) == ["device.allow"]
+
+
+def test_since_and_until(cast, helpdesk):
+    old = AuditEvent.objects.order_by("id").first()
+    AuditEvent.objects.filter(pk=old.pk).update(time=timezone.now() - timedelta(days=40))
+    cutoff = (timezone.now() - timedelta(days=1)).isoformat()
+    before = helpdesk.get(URL, {"until": cutoff}).json()["results"]
+    assert [e["id"] for e in before] == [old.pk]
+    after = helpdesk.get(URL, {"since": cutoff}).json()["results"]
+    assert old.pk not in [e["id"] for e in after]
+    response = helpdesk.get(URL, {"since": "last tuesday"})
+    assert response.status_code == 400
+    assert "since" in response.json()["errors"]
+
+
+def test_cursor_pages_walk_every_event_once(cast, helpdesk):
+    seen, url, params = [], URL, {"page_size": 2}
+    while url:
+        body = helpdesk.get(url, params).json()
+        seen += [e["id"] for e in body["results"]]
+        url, params = body["next"], None
+    assert seen == list(AuditEvent.objects.order_by("time", "id").values_list("pk", flat=True))
+    assert helpdesk.get(URL, {"cursor": "bogus"}).status_code == 404
+
+
+def test_one_event(cast, helpdesk):
+    event = AuditEvent.objects.first()
+    assert helpdesk.get(f"{URL}/{event.pk}").json()["id"] == event.pk
