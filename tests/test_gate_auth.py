@@ -307,3 +307,29 @@ def test_health_probes_are_403_when_switched_off(alice, query, user_agent):
 
 def test_health_probes_still_need_valid_credentials(alice):
     assert_challenge(eas(plain(device_type="EASProbeDeviceType"), auth=basic("alice", "x")))
+
+
+def via_proxy(client_addr, password="alice-secret", proxy="127.0.0.1"):
+    """A request as a proxy forwards it: the device's address in X-Real-IP."""
+    return Client(REMOTE_ADDR=proxy, HTTP_X_REAL_IP=client_addr).post(
+        GATE,
+        b"",
+        content_type=WBXML,
+        headers={"Authorization": basic("alice", password)},
+        QUERY_STRING=plain(),
+    )
+
+
+def test_failures_behind_nginx_are_counted_per_device_address(alice):
+    # Every request reaches ECP from the proxy's address: a guesser elsewhere must
+    # not lock alice's own phone out.
+    for _ in range(credentials.MAX_FAILURES):
+        assert_challenge(via_proxy("198.51.100.1", password="guess"))
+    assert via_proxy("198.51.100.1", password="guess").status_code == 429
+    assert via_proxy("198.51.100.2").status_code == 200
+
+
+def test_x_real_ip_from_an_untrusted_address_does_not_escape_throttling(alice):
+    for i in range(credentials.MAX_FAILURES):
+        assert_challenge(via_proxy(f"198.51.100.{i}", password="guess", proxy="192.0.2.5"))
+    assert via_proxy("198.51.100.200", proxy="192.0.2.5").status_code == 429

@@ -42,6 +42,16 @@ def _mac(*parts: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
 
 
+def client_ip(request) -> str:
+    """The device's address: X-Real-IP when the request comes from a trusted proxy."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    if remote in settings.ECP_TRUSTED_PROXIES:
+        forwarded = request.META.get("HTTP_X_REAL_IP", "").strip()
+        if forwarded:
+            return forwarded
+    return remote
+
+
 def parse_basic(header: str) -> tuple[str, str] | None:
     """(login, password) from an Authorization header, None when absent or not Basic."""
     if not header:
@@ -90,7 +100,7 @@ def check(request, login: str, password: str):
     pair is not in the cache.
     """
     User = get_user_model()
-    client = request.META.get("REMOTE_ADDR", "")
+    client = client_ip(request)
     pair_key = "gate:cred:" + _mac("cred", login, password)
     cached = _safe_cache("get", pair_key)
     if cached:

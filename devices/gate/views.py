@@ -16,7 +16,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponse
 from django.utils import timezone
@@ -60,15 +59,6 @@ class Answer:
         if self.status == 429:
             response["Retry-After"] = str(credentials.FAILURE_WINDOW)
         return response
-
-
-def client_ip(request) -> str:
-    remote = request.META.get("REMOTE_ADDR", "")
-    if remote in settings.ECP_TRUSTED_PROXIES:
-        forwarded = request.META.get("HTTP_X_REAL_IP", "").strip()
-        if forwarded:
-            return forwarded
-    return remote
 
 
 def _eas_version(request, parsed) -> str:
@@ -190,7 +180,7 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         actor = Actor(
             user=user,
             source=AuditSource.GATE,
-            ip=client_ip(request) or None,
+            ip=credentials.client_ip(request) or None,
             request_id=request.META.get("HTTP_X_REQUEST_ID", "")[:64] or uuid.uuid4().hex,
         )
         device = actions.record_contact(actor, mailbox, contact, redecide=redecide)
