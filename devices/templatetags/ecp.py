@@ -1,0 +1,84 @@
+"""Template helpers for the ECP pages: the signed-in role, state badges, sort links."""
+
+from django import template
+from django.utils.http import urlencode
+
+from ..models import AccessState, MobileDevice
+from ..permissions import (
+    Role,
+    can_manage_devices,
+    can_manage_rules,
+    can_manage_settings,
+    role_for,
+)
+
+register = template.Library()
+
+_BADGES = {
+    AccessState.ALLOWED: "text-bg-success",
+    AccessState.BLOCKED: "text-bg-danger",
+    AccessState.QUARANTINED: "text-bg-warning",
+    AccessState.DEVICE_DISCOVERY: "text-bg-info",
+    AccessState.UNKNOWN: "text-bg-secondary",
+}
+
+
+@register.simple_tag(takes_context=True)
+def ecp_nav(context) -> dict:
+    """What the navigation shows to this user; one COUNT for the quarantine badge."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    role = role_for(user)
+    staff = role in (Role.ORG_MANAGEMENT, Role.HELP_DESK)
+    return {
+        "role": role,
+        "role_label": role.label if role != Role.NONE else "",
+        "staff": staff,
+        "org": role == Role.ORG_MANAGEMENT,
+        "can_manage": can_manage_devices(user) if user else False,
+        "can_rules": can_manage_rules(user) if user else False,
+        "can_settings": can_manage_settings(user) if user else False,
+        "quarantined": (
+            MobileDevice.objects.filter(access_state=AccessState.QUARANTINED).count()
+            if staff
+            else 0
+        ),
+    }
+
+
+@register.filter
+def state_badge(state: str) -> str:
+    return _BADGES.get(state, "text-bg-secondary")
+
+
+@register.filter
+def state_label(state: str) -> str:
+    try:
+        return AccessState(state).label
+    except ValueError:
+        return state
+
+
+@register.simple_tag
+def sort_href(sort_query: str, key: str, current: str) -> str:
+    """The link of a sortable column header: toggles between key and -key."""
+    if current == key:
+        key = f"-{key}"
+    query = f"{sort_query}&" if sort_query else ""
+    return f"?{query}{urlencode({'sort': key})}"
+
+
+@register.simple_tag
+def sort_state(key: str, current: str) -> str:
+    """aria-sort value of a column."""
+    if current == key:
+        return "ascending"
+    if current == f"-{key}":
+        return "descending"
+    return "none"
+
+
+@register.simple_tag
+def page_href(query: str, number: int) -> str:
+    prefix = f"{query}&" if query else ""
+    return f"?{prefix}page={number}"

@@ -1,0 +1,1 @@
+"""ECP pages. Views parse input, check permission (devices.permissions), call devices.actions."""

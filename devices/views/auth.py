@@ -1,0 +1,27 @@
+"""Sign in, change password. `next` is followed only when it points into this site."""
+
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+
+# Django's LoginView already refuses a `next` that leaves this host.
+login = auth_views.LoginView.as_view(
+    template_name="registration/login.html", redirect_authenticated_user=True
+)
+logout = auth_views.LogoutView.as_view()
+
+
+@sensitive_post_parameters()
+@login_required
+def password_change(request):
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        update_session_auth_hash(request, user)
+        messages.success(request, "Your password was changed.")
+        return redirect("/")
+    return render(request, "registration/password_change.html", {"form": form})

@@ -1,0 +1,216 @@
+"""Devices: the quarantine list, all devices, one device, and the actions on them."""
+
+from collections import Counter
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from .. import actions
+from ..forms import BulkDevicesForm, DeviceFilterForm, device_families
+from ..models import AccessState, DeviceIdList, DeviceStateChange, MobileDevice, OrgSettings
+from ..permissions import (
+    RULES_READ_ONLY,
+    Role,
+    can_manage_devices,
+    can_manage_rules,
+    get_device_for_user,
+    role_for,
+    staff_required,
+)
+from ..web import actor_for, safe_next
+from .wording import device_label, explain, plural
+
+QUARANTINE_URL = "/devices/quarantine/"
+DEVICES_URL = "/devices/"
+
+
+def device_url(device) -> str:
+    return f"/devices/{device.pk}/"
+
+
+def _listing(request, devices, form: DeviceFilterForm):
+    """Filter, sort and paginate: always a count and a page query, whatever the size."""
+    devices = form.filter(devices.select_related("mailbox", "access_rule"))
+    paginator = Paginator(devices, form.value("per_page"))
+    return paginator.get_page(request.GET.get("page"))
+
+
+def _list_context(request, form, page, *, title: str, quarantine: bool) -> dict:
+    types, models = device_families()
+    params = request.GET.copy()
+    params.pop("page", None)
+    sort_params = params.copy()
+    sort_params.pop("sort", None)
+    return {
+        "title": title,
+        "quarantine": quarantine,
+        "form": form,
+        "page": page,
+        "types": types,
+        "models": models,
+        "query": params.urlencode(),
+        "sort_query": sort_params.urlencode(),
+        "sort": form.sort_key,
+        "states": AccessState.choices,
+        "can_manage": can_manage_devices(request.user),
+        "can_rules": can_manage_rules(request.user),
+        "rules_read_only": RULES_READ_ONLY,
+        "next": request.get_full_path(),
+    }
+
+
+@login_required
+@staff_required
+def quarantine(request):
+    form = DeviceFilterForm(request.GET, default_sort="waiting")
+    devices = MobileDevice.objects.filter(access_state=AccessState.QUARANTINED)
+    page = _listing(request, devices, form)
+    context = _list_context(request, form, page, title="Quarantined devices", quarantine=True)
+    return render(request, "devices/quarantine.html", context)
+
+
+@login_required
+@staff_required
+def device_list(request):
+    form = DeviceFilterForm(request.GET, default_sort="-first_seen")
+    page = _listing(request, MobileDevice.objects.all(), form)
+    context = _list_context(request, form, page, title="All devices", quarantine=False)
+    return render(request, "devices/device_list.html", context)
+
+
+@login_required
+def device_detail(request, pk):
+    device = get_device_for_user(request, pk)
+    if role_for(request.user) == Role.END_USER:
+        # End users have one page: their own devices.
+        return redirect(f"/my/devices/#device-{device.pk}")
+    org = OrgSettings.load()
+    history = (
+        DeviceStateChange.objects.filter(device=device)
+        .select_related("event", "rule")
+        .order_by("-time", "-id")[:50]
+    )
+    listed = device.mailbox.device_ids.filter(device_key=device.device_key).first()
+    return render(
+        request,
+        "devices/device_detail.html",
+        {
+            "device": device,
+            "org": org,
+            "explanation": explain(device, org=org),
+            "history": history,
+            "listed": listed,
+            "DeviceIdList": DeviceIdList,
+            "can_manage": can_manage_devices(request.user),
+            "can_rules": can_manage_rules(request.user),
+            "rules_read_only": RULES_READ_ONLY,
+            "next": request.get_full_path(),
+        },
+    )
+
+
+def _outcome(result, device) -> str:
+    """'Quarantined -> Allowed', or what stayed the same."""
+    for t in result.transitions:
+        if t.device_pk == device.pk:
+            if t.from_state == t.to_state:
+                return f"stays {t.to_state} (reason now: the mailbox's list)"
+            return f"{t.from_state} -> {t.to_state}"
+    after = result.obj.access_state if result.obj is not None else device.access_state
+    return f"no change, already {after}"
+
+
+def _set_access(request, pk, verb: str):
+    device = get_device_for_user(request, pk, change=True)
+    action = actions.allow_device if verb == "allow" else actions.block_device
+    past = "Allowed" if verb == "allow" else "Blocked"
+    try:
+        result = action(actor_for(request), device.mailbox, device.device_id)
+    except actions.ActionError as e:
+        messages.error(request, f"Could not {verb} {device_label(device)}: {e}")
+    else:
+        messages.success(
+            request,
+            f"{past} {device_label(device)} for {device.mailbox.alias}: {_outcome(result, device)}",
+        )
+    return redirect(safe_next(request, device_url(device)))
+
+
+@require_POST
+@login_required
+def allow(request, pk):
+    return _set_access(request, pk, "allow")
+
+
+@require_POST
+@login_required
+def block(request, pk):
+    return _set_access(request, pk, "block")
+
+
+@require_POST
+@login_required
+def remove(request, pk):
+    device = get_device_for_user(request, pk, change=True)
+    default = QUARANTINE_URL if device.access_state == AccessState.QUARANTINED else DEVICES_URL
+    label, alias = device_label(device), device.mailbox.alias
+    try:
+        actions.remove_device(actor_for(request), device)
+    except actions.ActionError as e:
+        messages.error(request, f"Could not remove {label}: {e}")
+        return redirect(safe_next(request, device_url(device)))
+    messages.success(
+        request,
+        f"Removed the partnership of {label} for {alias}. "
+        "If the device syncs again it starts over as a new device.",
+    )
+    target = safe_next(request, default)
+    if target.rstrip("/") == device_url(device).rstrip("/"):
+        target = default  # that page is gone
+    return redirect(target)
+
+
+@require_POST
+@login_required
+@staff_required
+def bulk(request):
+    form = BulkDevicesForm(request.POST)
+    back = safe_next(request, QUARANTINE_URL)
+    if not form.is_valid():
+        problems = "; ".join(e for errors in form.errors.values() for e in errors)
+        messages.error(request, f"Nothing was changed: {problems}")
+        return redirect(back)
+    verb = form.cleaned_data["action"]
+    action = actions.allow_device if verb == "allow" else actions.block_device
+    past = "Allowed" if verb == "allow" else "Blocked"
+    devices = list(
+        MobileDevice.objects.select_related("mailbox").filter(pk__in=form.cleaned_data["ids"])
+    )
+    actor = actor_for(request)
+    done, failed, moves = [], [], Counter()
+    for device in devices:
+        try:
+            result = action(actor, device.mailbox, device.device_id)
+        except actions.ActionError as e:
+            failed.append(f"{device_label(device)} ({e})")
+            continue
+        done.append(f"{device_label(device)} for {device.mailbox.alias}")
+        for t in result.transitions:
+            moves[(t.from_state, t.to_state)] += 1
+    if done:
+        names = ", ".join(done[:5]) + (f" and {len(done) - 5} more" if len(done) > 5 else "")
+        changes = ", ".join(
+            f"{plural(n)} {before} -> {after}" for (before, after), n in sorted(moves.items())
+        )
+        messages.success(
+            request, f"{past} {plural(len(done))}: {names}." + (f" {changes}." if changes else "")
+        )
+    if failed:
+        messages.error(request, f"Could not {verb}: {'; '.join(failed)}")
+    missing = len(form.cleaned_data["ids"]) - len(devices)
+    if missing:
+        messages.warning(request, f"{plural(missing)} no longer existed.")
+    return redirect(back)

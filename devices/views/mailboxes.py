@@ -1,0 +1,119 @@
+"""Mailboxes: Exchange's "edit mobile mailbox" (partnerships, DeviceId lists, ActiveSync)."""
+
+from collections import Counter
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import redirect, render
+
+from .. import actions
+from ..forms import ActiveSyncForm, MailboxDeviceIdForm, MailboxFilterForm
+from ..models import AccessState, DeviceIdList, Mailbox
+from ..permissions import (
+    ACTIVESYNC_READ_ONLY,
+    can_manage_devices,
+    can_toggle_activesync,
+    get_mailbox_for_user,
+    staff_required,
+)
+from ..web import actor_for
+
+
+def _changes(result) -> str:
+    counts = Counter(
+        (t.from_state, t.to_state) for t in result.transitions if t.from_state != t.to_state
+    )
+    return actions.describe_changes(counts)
+
+
+@login_required
+@staff_required
+def mailbox_list(request):
+    form = MailboxFilterForm(request.GET)
+    mailboxes = form.filter(
+        Mailbox.objects.annotate(
+            n_devices=Count("devices"),
+            n_quarantined=Count("devices", filter=Q(devices__access_state=AccessState.QUARANTINED)),
+        )
+    )
+    page = Paginator(mailboxes, form.value("per_page")).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "devices/mailbox_list.html",
+        {"form": form, "page": page, "query": params.urlencode()},
+    )
+
+
+@login_required
+@staff_required
+def mailbox_detail(request, pk):
+    mailbox = get_mailbox_for_user(request, pk)
+    if request.method == "POST":
+        return _change_mailbox(request, mailbox)
+    devices = mailbox.devices.select_related("access_rule").order_by("device_key", "id")
+    entries = list(mailbox.device_ids.order_by("device_key"))
+    return render(
+        request,
+        "devices/mailbox_detail.html",
+        {
+            "mailbox": mailbox,
+            "devices": devices,
+            "allowed": [e for e in entries if e.list == DeviceIdList.ALLOWED],
+            "blocked": [e for e in entries if e.list == DeviceIdList.BLOCKED],
+            "add_form": MailboxDeviceIdForm(initial={"list": DeviceIdList.ALLOWED}),
+            "can_manage": can_manage_devices(request.user),
+            "can_toggle": can_toggle_activesync(request.user),
+            "activesync_read_only": ACTIVESYNC_READ_ONLY,
+            "next": request.get_full_path(),
+        },
+    )
+
+
+def _change_mailbox(request, mailbox):
+    op = request.POST.get("op", "")
+    here = f"/mailboxes/{mailbox.pk}/"
+    actor = actor_for(request)
+    if op == "activesync":
+        get_mailbox_for_user(request, mailbox.pk, toggle=True)
+        form = ActiveSyncForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose On or Off for ActiveSync.")
+            return redirect(here)
+        enabled = form.cleaned_data["activesync_enabled"]
+        try:
+            result = actions.set_mailbox(actor, mailbox, activesync_enabled=enabled)
+        except actions.ActionError as e:
+            messages.error(request, f"Nothing was changed: {e}")
+        else:
+            messages.success(
+                request,
+                f"ActiveSync turned {'on' if enabled else 'off'} for {mailbox.alias}: "
+                f"{_changes(result)}.",
+            )
+        return redirect(here)
+    if op not in ("add", "remove"):
+        messages.error(request, "Unknown change; nothing was changed.")
+        return redirect(here)
+    form = MailboxDeviceIdForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(e for errors in form.errors.values() for e in errors)
+        messages.error(request, f"Nothing was changed: {problems}")
+        return redirect(here)
+    device_id, kind = form.cleaned_data["device_id"], form.cleaned_data["list"]
+    key = f"{op}_{kind}"  # add_allowed, remove_blocked, ...
+    try:
+        result = actions.set_mailbox(actor, mailbox, **{key: [device_id]})
+    except actions.ActionError as e:
+        messages.error(request, f"Nothing was changed: {e}")
+        return redirect(here)
+    where = "to" if op == "add" else "from"
+    verb = "Added" if op == "add" else "Removed"
+    messages.success(
+        request,
+        f"{verb} {device_id} {where} the {kind} list of {mailbox.alias}: {_changes(result)}.",
+    )
+    return redirect(here)

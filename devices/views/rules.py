@@ -1,0 +1,288 @@
+"""Device access rules: list, create (also "for similar devices"), edit, delete, test.
+
+Creating, editing and deleting show first what the change would do to the
+existing devices (devices.actions.preview_rule); the change is saved only
+from a form whose values are exactly the previewed ones.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from .. import access, actions
+from ..evaluation import load_rules, org_facts
+from ..forms import (
+    DEFAULT_PAGE_SIZE,
+    DeviceTestForm,
+    RuleForm,
+    SimilarDevicesRuleForm,
+    device_families,
+)
+from ..models import AccessLevel, Characteristic, DeviceAccessRule, MobileDevice, OrgSettings
+from ..permissions import (
+    RULES_READ_ONLY,
+    can_manage_rules,
+    get_device_for_user,
+    get_rule_for_user,
+    org_management_required,
+    staff_required,
+)
+from ..web import actor_for, safe_next
+from .wording import describe_counts, rule_words, sentence
+
+RULES_URL = "/rules/"
+
+
+def _signature(values: dict) -> str:
+    return "\x1f".join((values["characteristic"], values["query_string"], values["access_level"]))
+
+
+def _preview(counts) -> dict:
+    phrases = describe_counts(counts)
+    return {
+        "phrases": phrases,
+        "sentence": sentence(phrases),
+        "total": sum(n for (before, after), n in counts.items() if before != after),
+    }
+
+
+def _duplicate_of(values: dict, exclude_pk=None):
+    qs = DeviceAccessRule.objects.filter(
+        characteristic=values["characteristic"], query_key=values["query_string"].lower()
+    )
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.first()
+
+
+@login_required
+@staff_required
+def rule_list(request):
+    rules = DeviceAccessRule.objects.select_related("created_by").order_by(
+        "characteristic", "query_key", "id"
+    )
+    page = Paginator(rules, DEFAULT_PAGE_SIZE).get_page(request.GET.get("page"))
+    ids = [rule.pk for rule in page]
+    deciding = dict(
+        MobileDevice.objects.filter(access_rule__in=ids)
+        .order_by()
+        .values("access_rule")
+        .annotate(n=Count("id"))
+        .values_list("access_rule", "n")
+    )
+    for rule in page:
+        rule.n_devices = deciding.get(rule.pk, 0)
+    return render(
+        request,
+        "devices/rule_list.html",
+        {
+            "page": page,
+            "test_form": DeviceTestForm(),
+            "can_rules": can_manage_rules(request.user),
+            "rules_read_only": RULES_READ_ONLY,
+        },
+    )
+
+
+def _form_context(request, form, *, mode, rule=None, device=None, preview=None, values=None):
+    types, models = device_families()
+    duplicate = _duplicate_of(values, rule.pk if rule else None) if values else None
+    return {
+        "form": form,
+        "mode": mode,
+        "rule": rule,
+        "device": device,
+        "preview": preview,
+        "values": values,
+        "duplicate": duplicate,
+        "previewed": _signature(values) if values and not duplicate else "",
+        "types": types,
+        "models": models,
+        "next": safe_next(request, ""),
+    }
+
+
+def _save_or_preview(request, form, *, mode, rule=None, device=None):
+    """The shared POST of new/edit: preview unless the previewed values are confirmed."""
+    template = "devices/rule_form.html"
+    if not form.is_valid():
+        return render(
+            request, template, _form_context(request, form, mode=mode, rule=rule, device=device)
+        )
+    values = form.rule_values()
+    confirmed = "save" in request.POST and request.POST.get("previewed") == _signature(values)
+    if confirmed:
+        try:
+            if rule is None:
+                result = actions.create_rule(actor_for(request), **values)
+            else:
+                result = actions.update_rule(actor_for(request), rule, **values)
+        except actions.ActionError as e:
+            form.add_error(None, str(e))
+        else:
+            moved = _preview(result.summary())
+            what = "Created" if rule is None else "Changed"
+            messages.success(request, f"{what} {rule_words(result.obj)}: it {moved['sentence']}.")
+            return redirect(safe_next(request, RULES_URL))
+    try:
+        counts = actions.preview_rule(**values, rule=rule)
+    except actions.ActionError as e:
+        form.add_error(None, str(e))
+        return render(
+            request, template, _form_context(request, form, mode=mode, rule=rule, device=device)
+        )
+    context = _form_context(
+        request, form, mode=mode, rule=rule, device=device, preview=_preview(counts), values=values
+    )
+    return render(request, template, context)
+
+
+@login_required
+@org_management_required
+def rule_new(request):
+    device = None
+    device_pk = request.POST.get("device") or request.GET.get("device")
+    if device_pk:
+        device = get_device_for_user(request, device_pk)
+    if request.method == "POST":
+        form_class = SimilarDevicesRuleForm if device else RuleForm
+        return _save_or_preview(
+            request, form_class(request.POST), mode="similar" if device else "rule", device=device
+        )
+    if device is None:
+        form = RuleForm(initial={"characteristic": Characteristic.DEVICE_TYPE})
+        return render(request, "devices/rule_form.html", _form_context(request, form, mode="rule"))
+    # Pre-filled from the device, with its preview straight away.
+    initial = {
+        "device_type": device.device_type,
+        "device_model": device.device_model,
+        "only_this_model": False,
+        "access_level": AccessLevel.ALLOW,
+    }
+    form = SimilarDevicesRuleForm(initial)
+    if not form.is_valid():
+        form = SimilarDevicesRuleForm(initial=initial)
+        return render(
+            request,
+            "devices/rule_form.html",
+            _form_context(request, form, mode="similar", device=device),
+        )
+    values = form.rule_values()
+    counts = actions.preview_rule(**values)
+    context = _form_context(
+        request, form, mode="similar", device=device, preview=_preview(counts), values=values
+    )
+    return render(request, "devices/rule_form.html", context)
+
+
+@login_required
+@staff_required
+def rule_edit(request, pk):
+    rule = get_rule_for_user(request, pk, change=True)
+    if request.method == "POST":
+        return _save_or_preview(request, RuleForm(request.POST), mode="rule", rule=rule)
+    form = RuleForm(
+        initial={
+            "characteristic": rule.characteristic,
+            "query_string": rule.query_string,
+            "access_level": rule.access_level,
+        }
+    )
+    return render(
+        request, "devices/rule_form.html", _form_context(request, form, mode="rule", rule=rule)
+    )
+
+
+@login_required
+@staff_required
+def rule_delete(request, pk):
+    rule = get_rule_for_user(request, pk, change=True)
+    if request.method == "POST":
+        words = rule_words(rule)
+        try:
+            result = actions.delete_rule(actor_for(request), rule)
+        except actions.ActionError as e:
+            messages.error(request, f"Could not delete {words}: {e}")
+            return redirect(RULES_URL)
+        moved = _preview(result.summary())
+        messages.success(request, f"Deleted {words}: it {moved['sentence']}.")
+        return redirect(RULES_URL)
+    preview = _preview(actions.preview_rule_removal(rule))
+    deciding = MobileDevice.objects.filter(access_rule=rule).count()
+    return render(
+        request,
+        "devices/rule_delete.html",
+        {"rule": rule, "preview": preview, "deciding": deciding, "words": rule_words(rule)},
+    )
+
+
+def _test(data: dict) -> dict:
+    """Which rule or default decides a device like this one, and why."""
+    rules = load_rules()
+    org = OrgSettings.load()
+    facts = org_facts(org)
+    now = timezone.now()
+    device = access.DeviceFacts(
+        device_id="test",
+        device_type=data["device_type"],
+        device_model=data["device_model"],
+        device_os=data["device_os"],
+        user_agent=data["user_agent"],
+        info_received=data["info_received"],
+    )
+    decision = access.decide(access.MailboxFacts(), device, rules, facts, now)
+    steps, decided = [], False
+    by_pk = {r.pk: r for r in DeviceAccessRule.objects.all()}
+    for characteristic in access.CHARACTERISTIC_ORDER:
+        field = {
+            Characteristic.USER_AGENT: "user_agent",
+            Characteristic.DEVICE_OS: "device_os",
+            Characteristic.DEVICE_MODEL: "device_model",
+            Characteristic.DEVICE_TYPE: "device_type",
+        }[characteristic]
+        value = data[field]
+        only = access.DeviceFacts(**{field: value})
+        match = rules.match(only) if value else None
+        if not value:
+            text = "not given, so no rule on it can match"
+        elif match is None:
+            text = f'no rule matches "{value}"'
+        else:
+            rule = by_pk.get(match.id)
+            text = f'{rule_words(rule) if rule else "a rule"} matches "{value}"'
+            if decided:
+                text += ", but an earlier characteristic already decided"
+        steps.append({"characteristic": characteristic, "text": text, "match": match is not None})
+        decided = decided or match is not None
+    rule = by_pk.get(decision.rule_id) if decision.rule_id else None
+    if rule is not None:
+        why = f"{rule_words(rule)} decides: the first characteristic with a matching rule wins."
+    elif decision.state == "DeviceDiscovery":
+        why = (
+            "No rule matches yet and the device has not reported its model and OS: it waits "
+            f"in device discovery for up to {org.discovery_window_minutes} minutes."
+        )
+    else:
+        why = (
+            "No rule matches, so the organisation's default access level "
+            f"({org.default_access_level}) decides."
+        )
+    return {"decision": decision, "rule": rule, "why": why, "steps": steps}
+
+
+@require_GET
+@login_required
+@staff_required
+def rule_test(request):
+    asked = any(k in request.GET for k in DeviceTestForm.base_fields)
+    form = DeviceTestForm(request.GET if asked else None)
+    result = _test(form.cleaned_data) if asked and form.is_valid() else None
+    return render(
+        request,
+        "devices/rule_test.html",
+        {"form": form, "result": result, "n_rules": DeviceAccessRule.objects.count()},
+    )

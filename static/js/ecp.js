@@ -1,0 +1,76 @@
+// ECP page behaviour. No inline scripts or handlers anywhere (Content-Security-Policy).
+(function () {
+  "use strict";
+
+  // Bulk selection on the device lists: select all, count, enable the bulk buttons.
+  function setUpBulk(form) {
+    var boxes = Array.prototype.slice.call(form.querySelectorAll('input[type=checkbox][name=ids]'));
+    var all = form.querySelector("[data-select-all]");
+    var count = form.querySelector("#selected-count");
+    var buttons = form.querySelectorAll("[data-needs-selection]");
+    function refresh() {
+      var n = boxes.filter(function (b) { return b.checked; }).length;
+      if (count) { count.textContent = n ? n + " selected" : "None selected"; }
+      buttons.forEach(function (b) { b.disabled = n === 0; });
+      if (all) {
+        all.checked = n > 0 && n === boxes.length;
+        all.indeterminate = n > 0 && n < boxes.length;
+      }
+    }
+    if (all) {
+      all.addEventListener("change", function () {
+        boxes.forEach(function (b) { b.checked = all.checked; });
+        refresh();
+      });
+    }
+    boxes.forEach(function (b) { b.addEventListener("change", refresh); });
+    refresh();
+  }
+
+  // Forms that ask before they submit: <form data-confirm="Question?">.
+  function setUpConfirm(form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  }
+
+  // Rule form: the family picker follows the characteristic; a changed value
+  // makes the shown preview stale, so Save waits for a new preview.
+  function setUpRuleForm(form) {
+    var characteristic = form.querySelector("[name=characteristic]");
+    var query = form.querySelector("[name=query_string]");
+    if (characteristic && query) {
+      characteristic.addEventListener("change", function () {
+        query.setAttribute("list", "values-" + characteristic.value);
+      });
+    }
+    var save = form.querySelector("#save-rule");
+    var stale = form.querySelector("#preview-stale");
+    if (!save) { return; }
+    var fields = form.querySelectorAll("input:not([type=hidden]), select, textarea");
+    var initial = snapshot();
+    function snapshot() {
+      return Array.prototype.map.call(fields, function (f) {
+        return f.type === "checkbox" || f.type === "radio" ? f.checked : f.value;
+      }).join("\u001f");
+    }
+    function onChange() {
+      var changed = snapshot() !== initial;
+      save.disabled = changed;
+      if (stale) { stale.classList.toggle("d-none", !changed); }
+      var preview = form.querySelector("#rule-preview");
+      if (preview) { preview.classList.toggle("ecp-stale", changed); }
+    }
+    fields.forEach(function (f) {
+      f.addEventListener("input", onChange);
+      f.addEventListener("change", onChange);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form.ecp-bulk").forEach(setUpBulk);
+    document.querySelectorAll("form[data-confirm]").forEach(setUpConfirm);
+    var ruleForm = document.getElementById("rule-form");
+    if (ruleForm) { setUpRuleForm(ruleForm); }
+  });
+})();
