@@ -1,0 +1,72 @@
+"""get-org-settings, set-org-settings (Get/Set-ActiveSyncOrganizationSettings)."""
+
+from devices import actions
+from devices.models import OrgSettings
+
+from . import CLI, CliError, add_verb, parse_bool, print_result
+from .output import add_format_option, render
+
+# Switches beyond Exchange's settings: option -> set_org_settings keyword.
+SWITCHES = {
+    "--send-user-mail": "send_user_mail",
+    "--new-device-alert": "new_device_alert",
+    "--allow-health-probes": "allow_health_probes",
+}
+
+
+def register(verbs) -> None:
+    p = add_verb(verbs, "get-org-settings", get_org_settings, "Show the organisation settings.")
+    add_format_option(p)
+
+    p = add_verb(
+        verbs,
+        "set-org-settings",
+        set_org_settings,
+        "Change the organisation settings; every device is re-evaluated when the default"
+        " access level or the discovery window changes.",
+    )
+    p.add_argument("--default-access-level", metavar="Allow|Block|Quarantine")
+    p.add_argument(
+        "--admin-mail-recipients",
+        nargs="*",
+        metavar="ADDRESS",
+        help="replaces the list; give no address to clear it",
+    )
+    p.add_argument("--user-mail-insert", metavar="TEXT", help="text added to mails to users")
+    p.add_argument("--discovery-window-minutes", type=int, metavar="N")
+    for option in SWITCHES:
+        p.add_argument(option, metavar="true|false")
+    p.add_argument("--admin-mail-mode", metavar="each|digest")
+    p.add_argument("--admin-digest-minutes", type=int, metavar="N")
+
+
+def get_org_settings(out, args) -> None:
+    # Not OrgSettings.load(): a read must not create the row.
+    org = OrgSettings.objects.filter(pk=1).first() or OrgSettings(pk=1)
+    row = {**actions.org_snapshot(org), "updated_at": org.updated_at}
+    render(out, [row], args.format, fields=list(row), vertical=True)
+
+
+def set_org_settings(out, args) -> None:
+    changes = {
+        "default_access_level": args.default_access_level,
+        "admin_mail_recipients": _addresses(args.admin_mail_recipients),
+        "user_mail_insert": args.user_mail_insert,
+        "discovery_window_minutes": args.discovery_window_minutes,
+        "admin_mail_mode": args.admin_mail_mode,
+        "admin_digest_minutes": args.admin_digest_minutes,
+    }
+    for option, keyword in SWITCHES.items():
+        value = getattr(args, keyword)
+        changes[keyword] = None if value is None else parse_bool(value, option)
+    if all(value is None for value in changes.values()):
+        raise CliError("set-org-settings: nothing to change; see set-org-settings --help.")
+    result = actions.set_org_settings(CLI, **changes)
+    print_result(out, result.event)
+
+
+def _addresses(values: list[str] | None) -> list[str] | None:
+    """The addresses given, also accepting 'a@x, b@x' as one argument."""
+    if values is None:
+        return None
+    return [a.strip() for value in values for a in value.split(",") if a.strip()]
