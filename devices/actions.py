@@ -514,6 +514,10 @@ def block_device(actor: Actor, mailbox: Mailbox, device_id: str) -> Result:
 @transaction.atomic
 def remove_device(actor: Actor, device: MobileDevice) -> Result:
     """Remove the partnership; the device starts over if it syncs again."""
+    # Audit the row as it is now, not the caller's copy; removing twice is refused.
+    device = _lock(MobileDevice.objects.filter(pk=device.pk)).select_related("mailbox").first()
+    if device is None:
+        raise ActionError("That partnership no longer exists.")
     before = device_snapshot(device)
     event = record(
         actor,

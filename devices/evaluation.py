@@ -44,6 +44,7 @@ PROFILE_FIELDS = (
     "in_window",
 )
 _PLACEHOLDER_ID = "device"
+_PROFILES_PER_OUTCOME = 100  # 8 columns each: also under 999 bound parameters
 
 
 def org_facts(org: OrgSettings) -> access.OrgFacts:
@@ -164,7 +165,12 @@ class Outcome:
 def plan(
     devices: QuerySet, rules: access.RuleSet, org: access.OrgFacts, now: datetime
 ) -> tuple[QuerySet, list[Outcome]]:
-    """Decide every distinct profile in scope; one Outcome per distinct decision."""
+    """Decide every distinct profile in scope; one Outcome per distinct decision.
+
+    A decision shared by many profiles is split into Outcomes of at most
+    _PROFILES_PER_OUTCOME profiles: one OR of thousands of terms is more than
+    SQLite parses (expression depth 1000).
+    """
     annotated = with_profile(devices, org, now)
     groups: dict[access.Decision, list[Q]] = defaultdict(list)
     for profile in annotated.order_by().values(*PROFILE_FIELDS).distinct():
@@ -172,8 +178,9 @@ def plan(
         groups[decision].append(Q(**profile))
     outcomes = []
     for decision, profile_qs in groups.items():
-        match = Q()
-        for q in profile_qs:
-            match |= q
-        outcomes.append(Outcome(decision, match))
+        for i in range(0, len(profile_qs), _PROFILES_PER_OUTCOME):
+            match = Q()
+            for q in profile_qs[i : i + _PROFILES_PER_OUTCOME]:
+                match |= q
+            outcomes.append(Outcome(decision, match))
     return annotated, outcomes
