@@ -12,11 +12,10 @@ Order, first hit wins (DESIGN.md, "Access decision"):
 6. the default level                          -> level / Global
 
 Rules are indexed so that a decision costs a dict lookup per characteristic
-plus one combined regular expression per (characteristic, level) for the
-globs, however many rules there are.
+for exact query strings, plus the few globs that share the value's first or
+last characters: the cost barely grows with the number of rules.
 """
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -81,48 +80,110 @@ class Decision:
         return self.rule.id if self.rule else None
 
 
-def glob_to_regex(query: str) -> str:
-    """A query string with `*` as the only wildcard, as a regex fragment."""
-    return ".*".join(re.escape(part) for part in query.lower().split("*"))
+_BUCKET = 3  # characters of a glob's literal head (or tail) used to bucket it
+
+
+@dataclass(frozen=True)
+class _Glob:
+    """A query string with `*` as its only wildcard, matched without regexes.
+
+    Splitting on `*` and finding the pieces left to right is linear in the
+    value's length; a regex such as `.*a.*a.*b` can backtrack exponentially on
+    a user agent the device chooses.
+    """
+
+    rule: Rule
+    head: str
+    middle: tuple[str, ...]
+    tail: str
+    min_length: int
+
+    @classmethod
+    def of(cls, rule: Rule) -> "_Glob":
+        parts = rule.query_string.lower().split("*")
+        head, *middle, tail = parts
+        middle = tuple(p for p in middle if p)
+        return cls(rule, head, middle, tail, len(head) + len(tail) + sum(map(len, middle)))
+
+    def matches(self, value: str) -> bool:
+        if len(value) < self.min_length:
+            return False
+        if not (value.startswith(self.head) and value.endswith(self.tail)):
+            return False
+        pos, end = len(self.head), len(value) - len(self.tail)
+        for part in self.middle:
+            found = value.find(part, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(part)
+        return True
+
+
+@dataclass
+class _GlobIndex:
+    """The globs of one characteristic and level, bucketed by literal head or tail."""
+
+    by_head: dict[str, list[_Glob]] = field(default_factory=dict)
+    by_tail: dict[str, list[_Glob]] = field(default_factory=dict)
+    loose: list[_Glob] = field(default_factory=list)
+
+    def add(self, glob: _Glob) -> None:
+        if len(glob.head) >= _BUCKET:
+            self.by_head.setdefault(glob.head[:_BUCKET], []).append(glob)
+        elif len(glob.tail) >= _BUCKET:
+            self.by_tail.setdefault(glob.tail[-_BUCKET:], []).append(glob)
+        else:
+            self.loose.append(glob)
+
+    def match(self, value: str) -> Rule | None:
+        """The matching rule with the lowest id, or None."""
+        best = None
+        for bucket in (
+            self.by_head.get(value[:_BUCKET], ()),
+            self.by_tail.get(value[-_BUCKET:], ()),
+            self.loose,
+        ):
+            for glob in bucket:
+                if (best is None or _rule_order(glob.rule) < _rule_order(best)) and glob.matches(
+                    value
+                ):
+                    best = glob.rule
+        return best
+
+
+def _rule_order(rule: Rule) -> tuple[bool, int]:
+    return (rule.id is None, rule.id or 0)
 
 
 @dataclass
 class _CharacteristicIndex:
     exact: dict[str, dict[str, Rule]] = field(default_factory=dict)  # value -> level -> rule
-    globs: dict[str, list[Rule]] = field(default_factory=dict)  # level -> rules
-    glob_regex: dict[str, re.Pattern] = field(default_factory=dict)  # level -> combined
+    globs: dict[str, _GlobIndex] = field(default_factory=dict)  # level -> globs
 
     def add(self, rule: Rule) -> None:
         level = rule.access_level
         if rule.is_glob:
-            self.globs.setdefault(level, []).append(rule)
+            self.globs.setdefault(level, _GlobIndex()).add(_Glob.of(rule))
         else:
             by_level = self.exact.setdefault(rule.query_string.lower(), {})
             # Two rules can only share a value when rule data is inconsistent;
             # keep the first (lowest id) so decisions stay deterministic.
             by_level.setdefault(level, rule)
 
-    def compile(self) -> None:
-        for level, rules in self.globs.items():
-            pattern = "|".join(f"(?:{glob_to_regex(r.query_string)})" for r in rules)
-            self.glob_regex[level] = re.compile(pattern, re.DOTALL)
-
     def match(self, value: str) -> Rule | None:
         """The most restrictive rule matching value, exact before glob."""
         if not value:
             return None
         value = value.lower()
-        exact = self.exact.get(value, {})
+        exact = self.exact.get(value)
         for level in LEVEL_ORDER:
-            if level in exact:
+            if exact and level in exact:
                 return exact[level]
-            regex = self.glob_regex.get(level)
-            if regex is not None and regex.fullmatch(value):
-                return next(
-                    r
-                    for r in self.globs[level]
-                    if re.fullmatch(glob_to_regex(r.query_string), value, re.DOTALL)
-                )
+            globs = self.globs.get(level)
+            if globs is not None:
+                rule = globs.match(value)
+                if rule is not None:
+                    return rule
         return None
 
 
@@ -130,12 +191,10 @@ class RuleSet:
     """Device access rules, indexed for matching."""
 
     def __init__(self, rules: Iterable[Rule] = ()):
-        self.rules = sorted(rules, key=lambda r: (r.id is None, r.id or 0))
+        self.rules = sorted(rules, key=_rule_order)
         self._index = {c: _CharacteristicIndex() for c in CHARACTERISTIC_ORDER}
         for rule in self.rules:
             self._index[rule.characteristic].add(rule)
-        for index in self._index.values():
-            index.compile()
         self.has_model_or_os_rules = any(
             r.characteristic in (Characteristic.DEVICE_MODEL, Characteristic.DEVICE_OS)
             for r in self.rules
