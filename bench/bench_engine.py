@@ -1,0 +1,107 @@
+"""Decision engine throughput, in-process, one core (issue 8, benchmark 1).
+
+Builds N rules (exact and glob mixed, over all four characteristics) and a
+realistic set of devices, then times decide() over many iterations.
+
+    .venv/bin/python bench/bench_engine.py --rules 1000 --decisions 200000
+"""
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecp.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from devices import access  # noqa: E402
+from devices.choices import AccessLevel, Characteristic  # noqa: E402
+
+DEVICES = [
+    ("iPhone", "iPhone15C2", "iOS 17.4 21E219", "Apple-iPhone15C2/2104.136"),
+    ("iPad", "iPad7C3", "iOS 16.4 20E247", "Apple-iPad7C3/2005.247"),
+    ("Outlook", "Outlook for iOS and Android", "", "Outlook-iOS-Android/1.0"),
+    ("SAMSUNGSGHI317M", "SGH-I317M", "Android 4.1.2", "SAMSUNG-SGH-I317M/101.403"),
+    ("Android", "Pixel 7", "Android 14", "Android-Pixel7/14.0"),
+    ("WindowsMail", "WindowsMail", "Windows 10", "MSFT-WIN-3/10.0.19045"),
+]
+
+
+def make_rules(n: int, rng: random.Random) -> list[access.Rule]:
+    characteristics = list(Characteristic)
+    levels = list(AccessLevel)
+    rules = []
+    for i in range(n):
+        characteristic = characteristics[i % 4]
+        stem = f"vendor{i}-model{rng.randrange(10**6)}"
+        query = f"{stem}*" if i % 3 == 0 else stem  # a third are globs
+        rules.append(access.Rule(i + 1, characteristic, query, levels[i % 3]))
+    # A few rules that real devices hit.
+    rules.append(access.Rule(n + 1, Characteristic.DEVICE_TYPE, "iPhone", AccessLevel.ALLOW))
+    rules.append(access.Rule(n + 2, Characteristic.DEVICE_MODEL, "SGH-*", AccessLevel.BLOCK))
+    return rules
+
+
+def make_devices(count: int, rng: random.Random) -> list[access.DeviceFacts]:
+    now = datetime.now(UTC)
+    out = []
+    for i in range(count):
+        dtype, model, os_name, ua = DEVICES[i % len(DEVICES)]
+        out.append(
+            access.DeviceFacts(
+                device_id=f"DEV{i:08d}",
+                device_type=dtype,
+                device_model=model,
+                device_os=os_name,
+                user_agent=ua if i % 5 else f"{ua}.{rng.randrange(1000)}",
+                info_received=bool(i % 4),
+                first_seen=now - timedelta(minutes=rng.randrange(60)),
+            )
+        )
+    return out
+
+
+def run(rule_count: int, decisions: int, repeats: int) -> list[float]:
+    rng = random.Random(42)
+    rules = access.RuleSet(make_rules(rule_count, rng))
+    devices = make_devices(1000, rng)
+    mailbox = access.MailboxFacts(allowed_ids=frozenset({"dev00000007"}))
+    org = access.OrgFacts(default_access_level=AccessLevel.QUARANTINE)
+    now = datetime.now(UTC)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(decisions):
+            access.decide(mailbox, devices[i % 1000], rules, org, now)
+        rates.append(decisions / (time.perf_counter() - start))
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rules", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--decisions", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
+    for n in args.rules:
+        rates = run(n, args.decisions, args.repeats)
+        print(
+            f"engine rules={n:>6} decisions={args.decisions} "
+            f"median={statistics.median(rates):,.0f}/s "
+            f"runs={', '.join(f'{r:,.0f}' for r in rates)} (target >= 100,000/s at 1,000 rules)"
+        )
+
+
+if __name__ == "__main__":
+    main()
