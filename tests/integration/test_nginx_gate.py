@@ -12,6 +12,7 @@ deploy/nginx/ecp-gate-locations.conf as a real installation.
 import base64
 import contextlib
 import http.client
+import io
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 
 from devices import actions, evaluation
 from devices.audit import Actor
@@ -398,3 +400,22 @@ def test_without_ecp_nobody_gets_through(tmp_path, eas_server, self_signed):
     assert status == 503
     assert headers["Retry-After"] == "60"
     assert eas_server.seen == []
+
+
+def test_simulate_device_through_nginx(alice, nginx, eas_server):
+    out = io.StringIO()
+    call_command(
+        "eas",
+        "simulate-device",
+        *("--url", f"https://127.0.0.1:{nginx.port}", "--insecure"),
+        *("--user", "alice", "--password", "alice-secret", "--device-id", "CLIVIANGINX"),
+        *("--command", "Provision", "--model", "Pixel 8", "--os", "Android 15"),
+        stdout=out,
+    )
+    assert out.getvalue().splitlines() == [
+        "HTTP 200 OK",
+        "X-EAS-Access-State: Allowed",
+        "X-EAS-Access-Reason: Global",
+    ]
+    assert len(reached_upstream(eas_server, "CLIVIANGINX")) == 1
+    assert poll(lambda: MobileDevice.objects.filter(device_model="Pixel 8").exists())

@@ -12,9 +12,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices import cli
 from devices.actions import ActionError
-from devices.cli import api_tokens, audit, devices, lifecycle, mailboxes, org, rules
+from devices.cli import api_tokens, audit, devices, lifecycle, mailboxes, org, rules, simulate
 
-VERB_MODULES = (org, mailboxes, devices, rules, audit, lifecycle, api_tokens)
+VERB_MODULES = (org, mailboxes, devices, rules, audit, lifecycle, api_tokens, simulate)
 
 
 class VerbParser(CommandParser):
