@@ -132,7 +132,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "ECP REST API",
     "DESCRIPTION": "ActiveSync device access: org settings, mailboxes, devices, rules, "
-    "audit and sent mail. Authenticate with 'Authorization: Token <key>' (create a token "
+    "audit and sent mail. Authenticate with `Authorization: Token <key>` (create a token "
     "at /account/tokens/ or with `manage.py eas new-api-token USER`).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
