@@ -67,10 +67,10 @@ def load_rules() -> access.RuleSet:
     return access.RuleSet(rule_facts(r) for r in DeviceAccessRule.objects.all())
 
 
-_compiled: tuple[int, access.RuleSet] | None = None
+_compiled: tuple[str, access.RuleSet] | None = None
 
 
-def current_rules(version: int) -> access.RuleSet:
+def current_rules(version: str) -> access.RuleSet:
     """The compiled rules for OrgSettings.rules_version, recompiled only when it moves."""
     global _compiled
     cached = _compiled

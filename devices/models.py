@@ -50,8 +50,9 @@ class OrgSettings(models.Model):
     )
     admin_digest_minutes = models.PositiveIntegerField(default=15)
     new_device_alert = models.BooleanField(default=False)
-    # Bumped by every rule change, so the gate knows when to recompile its rules.
-    rules_version = models.PositiveBigIntegerField(default=0)
+    # A fresh random token on every rule change, so each gate process knows when
+    # to recompile its rules (a counter could repeat after a restore or rollback).
+    rules_version = models.CharField(max_length=32, default="", blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,0 +1,81 @@
+"""The one place that changes access state.
+
+Every public function here runs in one transaction: it validates its input
+(raising ActionError and changing nothing on bad input), makes the change,
+re-evaluates the partnerships the change can affect set-based, records every
+state change, writes one audit event, and hands the transitions to
+devices.notify so that mails are queued in the same transaction. Views, CLI
+verbs, API views and the gate all call these functions with an Actor.
+
+One module per object type; this package exports them all, so callers write
+`from devices import actions; actions.allow_device(...)`.
+"""
+
+from .base import (
+    MAX_DEVICE_ID,
+    ActionError,
+    AuditAfter,
+    ConflictError,
+    Result,
+    Transition,
+    device_snapshot,
+    mailbox_snapshot,
+    org_snapshot,
+    parse_access_level,
+    parse_access_state,
+    parse_characteristic,
+    rule_snapshot,
+)
+from .gate import (
+    DEVICE_INFORMATION_FIELDS,
+    Contact,
+    contact_changes,
+    record_contact,
+    touch_last_seen,
+)
+from .lifecycle import grandfather_devices, purge_quarantined
+from .mail import resend_notification
+from .mailboxes import create_mailbox, set_mailbox
+from .org import preview_org_settings, set_org_settings
+from .partnerships import allow_device, block_device, remove_device
+from .reevaluation import describe_changes, preview, reevaluate
+from .rules import create_rule, delete_rule, preview_rule, preview_rule_removal, update_rule
+
+__all__ = [
+    "DEVICE_INFORMATION_FIELDS",
+    "MAX_DEVICE_ID",
+    "ActionError",
+    "AuditAfter",
+    "ConflictError",
+    "Contact",
+    "Result",
+    "Transition",
+    "allow_device",
+    "block_device",
+    "contact_changes",
+    "create_mailbox",
+    "create_rule",
+    "delete_rule",
+    "describe_changes",
+    "device_snapshot",
+    "grandfather_devices",
+    "mailbox_snapshot",
+    "org_snapshot",
+    "parse_access_level",
+    "parse_access_state",
+    "parse_characteristic",
+    "preview",
+    "preview_org_settings",
+    "preview_rule",
+    "preview_rule_removal",
+    "purge_quarantined",
+    "record_contact",
+    "reevaluate",
+    "remove_device",
+    "resend_notification",
+    "rule_snapshot",
+    "set_mailbox",
+    "set_org_settings",
+    "touch_last_seen",
+    "update_rule",
+]

@@ -1,0 +1,146 @@
+"""The gate's writes: record a device's contact, decide it, coalesce last-seen."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..audit import Actor
+from ..evaluation import current_rules
+from ..models import DeviceClass, Mailbox, MobileDevice, OrgSettings
+from .base import AuditAfter, lock
+from .reevaluation import reevaluate
+
+# DeviceInformation key (devices.eas) -> MobileDevice field
+DEVICE_INFORMATION_FIELDS = {
+    "model": "device_model",
+    "imei": "imei",
+    "friendly_name": "friendly_name",
+    "os": "device_os",
+    "os_language": "device_os_language",
+    "phone_number": "phone_number",
+    "mobile_operator": "mobile_operator",
+}
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What one ActiveSync request tells about its device."""
+
+    device_id: str
+    device_type: str
+    user_agent: str = ""
+    eas_version: str = ""
+    info: dict | None = None  # Settings:DeviceInformation, when the body carried it
+
+
+def _field_limit(name: str) -> int:
+    return MobileDevice._meta.get_field(name).max_length
+
+
+def contact_changes(device: MobileDevice, contact: Contact) -> dict:
+    """The device columns this contact changes (empty values never erase known ones)."""
+    changes = {}
+    wanted = {
+        "device_type": contact.device_type,
+        "user_agent": contact.user_agent,
+        "eas_version": contact.eas_version,
+    }
+    for key, field_name in DEVICE_INFORMATION_FIELDS.items():
+        if contact.info and contact.info.get(key):
+            wanted[field_name] = contact.info[key]
+    if contact.info and not contact.user_agent and contact.info.get("user_agent"):
+        wanted["user_agent"] = contact.info["user_agent"]
+    for name, value in wanted.items():
+        value = (value or "")[: _field_limit(name)]
+        if value and getattr(device, name) != value:
+            changes[name] = value
+    if contact.info is not None and not device.device_info_received:
+        changes["device_info_received"] = True
+    return changes
+
+
+def _touch_device_class(device_type: str, device_model: str, now) -> None:
+    DeviceClass.objects.bulk_create(
+        [DeviceClass(device_type=device_type, device_model=device_model, last_seen=now)],
+        update_conflicts=True,
+        unique_fields=["device_type", "device_model"],
+        update_fields=["last_seen"],
+    )
+
+
+@transaction.atomic
+def record_contact(
+    actor: Actor, mailbox: Mailbox, contact: Contact, *, redecide: bool = False
+) -> MobileDevice:
+    """Create or update the partnership a request names, and decide it when needed.
+
+    Race-free: two first requests of one device give one row and one state
+    transition. A known device is decided again only when something the
+    decision reads has changed (or `redecide`, e.g. its discovery window ended).
+    """
+    now = timezone.now()
+    key = contact.device_id.lower()
+    created = False
+    try:
+        with transaction.atomic():
+            device = MobileDevice.objects.create(
+                mailbox=mailbox,
+                device_id=contact.device_id,
+                first_seen=now,
+                last_seen=now,
+                state_changed_at=now,
+            )
+            created = True
+    except IntegrityError:
+        pass
+    device = (
+        lock(MobileDevice.objects.filter(mailbox=mailbox, device_key=key))
+        .select_related("mailbox")
+        .get()
+    )
+    changes = contact_changes(device, contact)
+    if changes:
+        for name, value in changes.items():
+            setattr(device, name, value)
+        MobileDevice.objects.filter(pk=device.pk).update(last_seen=now, **changes)
+    if created or "device_type" in changes or "device_model" in changes:
+        _touch_device_class(device.device_type, device.device_model, now)
+    if not (created or changes or redecide):
+        return device
+    if created:
+        what, action = "New partnership", "device.create"
+        after = {k: getattr(device, k) for k in ("device_id", "device_type", "user_agent")}
+    elif changes:
+        what, action, after = "Device details updated", "device.update", changes
+    else:
+        what, action, after = "Decided again", "device.reevaluate", None
+    audit = AuditAfter(
+        actor,
+        f"{what}: {device}",
+        action=action,
+        obj=device,
+        object_type="MobileDevice",
+        after=after,
+    )
+    org = OrgSettings.load()
+    reevaluate(
+        MobileDevice.objects.filter(pk=device.pk),
+        audit,
+        rules=current_rules(org.rules_version),
+        org=org,
+    )
+    device.refresh_from_db()
+    return device
+
+
+def touch_last_seen(device: MobileDevice, *, every_seconds: int = 60) -> bool:
+    """Coalesced last-seen: write it at most once a minute per device."""
+    now = timezone.now()
+    if now - device.last_seen < timedelta(seconds=every_seconds):
+        return False
+    MobileDevice.objects.filter(
+        pk=device.pk, last_seen__lt=now - timedelta(seconds=every_seconds)
+    ).update(last_seen=now)
+    return True

@@ -1,0 +1,79 @@
+"""One device of one mailbox: allow, block, remove (Remove-MobileDevice)."""
+
+from django.db import transaction
+
+from ..audit import Actor, record
+from ..models import DeviceIdList, Mailbox, MobileDevice
+from .base import (
+    ActionError,
+    AuditAfter,
+    Result,
+    clean_device_id,
+    device_snapshot,
+    lock,
+    mailbox_snapshot,
+)
+from .mailboxes import put_on_list
+from .reevaluation import reevaluate
+
+
+def _set_device_list(actor: Actor, mailbox: Mailbox, device_id: str, kind: str) -> Result:
+    device_id = clean_device_id(device_id)
+    mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
+    device = MobileDevice.objects.filter(mailbox=mailbox, device_key=device_id.lower()).first()
+    if device is not None:
+        device_id = device.device_id  # keep the spelling the device uses
+    before = mailbox_snapshot(mailbox)
+    put_on_list(mailbox, device_id, kind)
+    after = mailbox_snapshot(mailbox)
+    verb = "allow" if kind == DeviceIdList.ALLOWED else "block"
+    audit = AuditAfter(
+        actor,
+        f"DeviceId {device_id} {verb}ed for mailbox {mailbox.alias}",
+        action=f"device.{verb}",
+        object_type="MobileDevice",
+        object_id=str(device.pk) if device else "",
+        object_repr=f"{device_id} ({mailbox.alias})",
+        before=before,
+        after=after,
+    )
+    transitions = reevaluate(
+        MobileDevice.objects.filter(mailbox=mailbox, device_key=device_id.lower()), audit
+    )
+    event = audit()
+    if device is not None:
+        device.refresh_from_db()
+    return Result(device, event, transitions)
+
+
+@transaction.atomic
+def allow_device(actor: Actor, mailbox: Mailbox, device_id: str) -> Result:
+    """Put the DeviceId on the mailbox's allowed list (and off the blocked list)."""
+    return _set_device_list(actor, mailbox, device_id, DeviceIdList.ALLOWED)
+
+
+@transaction.atomic
+def block_device(actor: Actor, mailbox: Mailbox, device_id: str) -> Result:
+    """Put the DeviceId on the mailbox's blocked list (and off the allowed list)."""
+    return _set_device_list(actor, mailbox, device_id, DeviceIdList.BLOCKED)
+
+
+@transaction.atomic
+def remove_device(actor: Actor, device: MobileDevice) -> Result:
+    """Remove the partnership; the device starts over if it syncs again."""
+    # Audit the row as it is now, not the caller's copy; removing twice is refused.
+    device = lock(MobileDevice.objects.filter(pk=device.pk)).select_related("mailbox").first()
+    if device is None:
+        raise ActionError("That partnership no longer exists.")
+    before = device_snapshot(device)
+    event = record(
+        actor,
+        action="device.remove",
+        object_type="MobileDevice",
+        object_id=str(device.pk),
+        object_repr=str(device),
+        before=before,
+        message=f"Partnership {device} removed",
+    )
+    device.delete()
+    return Result(None, event)
