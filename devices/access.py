@@ -4,12 +4,14 @@ Order, first hit wins (DESIGN.md, "Access decision"):
 1. mailbox has ActiveSync disabled          -> Blocked / Policy
 2. DeviceId on the mailbox's blocked list    -> Blocked / Individual
 3. DeviceId on the mailbox's allowed list    -> Allowed / Individual
+   DeviceId on the organisation-wide list     -> Allowed / OrgAllowList
 4. rules, characteristic by characteristic (UserAgent, DeviceOS, DeviceModel,
    DeviceType); the first characteristic with a match decides, the most
    restrictive level inside it wins          -> level / DeviceRule
 5. no DeviceInformation yet, rules on DeviceModel or DeviceOS exist or the
    default is Quarantine, inside the discovery window -> DeviceDiscovery
 6. the default level                          -> level / Global
+   (the mailbox's access policy's level when it has one, else the org's)
 
 Rules are indexed so that a decision costs a dict lookup per characteristic
 for exact query strings, plus the few globs that share the value's first or
@@ -50,6 +52,8 @@ class MailboxFacts:
     activesync_enabled: bool = True
     allowed_ids: frozenset[str] = frozenset()  # lower-cased
     blocked_ids: frozenset[str] = frozenset()  # lower-cased
+    policy_id: int | None = None  # the mailbox's access policy, if any ...
+    policy_level: str | None = None  # ... and its default level, used in place of the org's
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class DeviceFacts:
 class OrgFacts:
     default_access_level: str = AccessLevel.ALLOW
     discovery_window: timedelta = timedelta(minutes=15)
+    allowed_ids: frozenset[str] = frozenset()  # organisation-wide, lower-cased
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Decision:
     state: str
     reason: str
     rule: Rule | None = None
+    policy_id: int | None = None  # the access policy whose level decided (reason Global)
 
     @property
     def rule_id(self) -> int | None:
@@ -217,10 +223,12 @@ class RuleSet:
         return None
 
 
-def in_discovery(device: DeviceFacts, rules: RuleSet, org: OrgFacts, now: datetime) -> bool:
+def in_discovery(
+    device: DeviceFacts, rules: RuleSet, org: OrgFacts, now: datetime, default_level: str
+) -> bool:
     if device.info_received:
         return False
-    if not (rules.has_model_or_os_rules or org.default_access_level == AccessLevel.QUARANTINE):
+    if not (rules.has_model_or_os_rules or default_level == AccessLevel.QUARANTINE):
         return False
     if device.first_seen is None:
         return True
@@ -241,9 +249,13 @@ def decide(
         return Decision(AccessState.BLOCKED, AccessReason.INDIVIDUAL)
     if key in mailbox.allowed_ids:
         return Decision(AccessState.ALLOWED, AccessReason.INDIVIDUAL)
+    if key in org.allowed_ids:
+        return Decision(AccessState.ALLOWED, AccessReason.ORG_LIST)
     rule = rules.match(device)
     if rule is not None:
         return Decision(STATE_FOR_LEVEL[rule.access_level], AccessReason.DEVICE_RULE, rule)
-    if in_discovery(device, rules, org, now):
-        return Decision(AccessState.DEVICE_DISCOVERY, AccessReason.GLOBAL)
-    return Decision(STATE_FOR_LEVEL[org.default_access_level], AccessReason.GLOBAL)
+    level = mailbox.policy_level or org.default_access_level
+    policy_id = mailbox.policy_id if mailbox.policy_level else None
+    if in_discovery(device, rules, org, now, level):
+        return Decision(AccessState.DEVICE_DISCOVERY, AccessReason.GLOBAL, policy_id=policy_id)
+    return Decision(STATE_FOR_LEVEL[level], AccessReason.GLOBAL, policy_id=policy_id)

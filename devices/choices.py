@@ -23,6 +23,7 @@ class AccessReason(models.TextChoices):
     DEVICE_RULE = "DeviceRule", "Device access rule"
     POLICY = "Policy", "ActiveSync disabled for the mailbox"
     UPGRADE = "Upgrade", "Upgrade"
+    ORG_LIST = "OrgAllowList", "Organisation-wide allowed DeviceId"
 
 
 class Characteristic(models.TextChoices):
@@ -44,6 +45,12 @@ class AuditSource(models.TextChoices):
     GATE = "gate", "ActiveSync gate"
     SYSTEM = "system", "System"
     SELF_SERVICE = "self-service", "Self-service"
+
+
+class SelfApproval(models.TextChoices):
+    NEVER = "never", "Never"
+    FIRST_DEVICE = "first", "Their first device only"
+    ALWAYS = "always", "Always"
 
 
 class AdminMailMode(models.TextChoices):

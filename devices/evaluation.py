@@ -9,7 +9,7 @@ decision. The engine stays the only place where the decision order lives.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db.models import (
@@ -30,11 +30,14 @@ from .models import (
     DeviceIdList,
     MailboxDeviceId,
     MobileDevice,
+    OrgDeviceId,
     OrgSettings,
 )
 
 PROFILE_FIELDS = (
     "mailbox__activesync_enabled",
+    "mailbox__access_policy_id",
+    "mailbox__access_policy__default_access_level",
     "listed",
     "device_type",
     "device_model",
@@ -44,13 +47,14 @@ PROFILE_FIELDS = (
     "in_window",
 )
 _PLACEHOLDER_ID = "device"
-_PROFILES_PER_OUTCOME = 100  # 8 columns each: also under 999 bound parameters
+_PROFILES_PER_OUTCOME = 90  # 10 columns each: under SQLite's 999 bound parameters
 
 
 def org_facts(org: OrgSettings) -> access.OrgFacts:
     return access.OrgFacts(
         default_access_level=org.default_access_level,
         discovery_window=timedelta(minutes=org.discovery_window_minutes),
+        allowed_ids=frozenset(OrgDeviceId.objects.values_list("device_key", flat=True)),
     )
 
 
@@ -96,10 +100,13 @@ def mailbox_facts(mailbox) -> access.MailboxFacts:
     allowed, blocked = set(), set()
     for key, kind in mailbox.device_ids.values_list("device_key", "list"):
         (allowed if kind == DeviceIdList.ALLOWED else blocked).add(key)
+    policy = mailbox.access_policy
     return access.MailboxFacts(
         activesync_enabled=mailbox.activesync_enabled,
         allowed_ids=frozenset(allowed),
         blocked_ids=frozenset(blocked),
+        policy_id=policy.pk if policy else None,
+        policy_level=policy.default_access_level if policy else None,
     )
 
 
@@ -117,6 +124,10 @@ def with_profile(devices: QuerySet, org: access.OrgFacts, now: datetime) -> Quer
         listed=Case(
             When(_listed(DeviceIdList.BLOCKED), then=Value("blocked")),
             When(_listed(DeviceIdList.ALLOWED), then=Value("allowed")),
+            When(
+                Exists(OrgDeviceId.objects.filter(device_key=OuterRef("device_key"))),
+                then=Value("org"),
+            ),
             default=Value(""),
             output_field=CharField(),
         ),
@@ -132,11 +143,15 @@ def decide_profile(
     profile: dict, rules: access.RuleSet, org: access.OrgFacts, now: datetime
 ) -> access.Decision:
     listed = profile["listed"]
+    placeholder = frozenset({_PLACEHOLDER_ID})
     mailbox = access.MailboxFacts(
         activesync_enabled=profile["mailbox__activesync_enabled"],
-        allowed_ids=frozenset({_PLACEHOLDER_ID}) if listed == "allowed" else frozenset(),
-        blocked_ids=frozenset({_PLACEHOLDER_ID}) if listed == "blocked" else frozenset(),
+        allowed_ids=placeholder if listed == "allowed" else frozenset(),
+        blocked_ids=placeholder if listed == "blocked" else frozenset(),
+        policy_id=profile["mailbox__access_policy_id"],
+        policy_level=profile["mailbox__access_policy__default_access_level"],
     )
+    org = replace(org, allowed_ids=placeholder if listed == "org" else frozenset())
     device = access.DeviceFacts(
         device_id=_PLACEHOLDER_ID,
         device_type=profile["device_type"],
@@ -159,7 +174,8 @@ class Outcome:
     def unchanged(self) -> Q:
         d = self.decision
         rule = Q(access_rule=d.rule_id) if d.rule_id else Q(access_rule__isnull=True)
-        return Q(access_state=d.state, access_state_reason=d.reason) & rule
+        policy = Q(access_policy=d.policy_id) if d.policy_id else Q(access_policy__isnull=True)
+        return Q(access_state=d.state, access_state_reason=d.reason) & rule & policy
 
 
 def plan(

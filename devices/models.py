@@ -18,6 +18,7 @@ from .choices import (
     AuditSource,
     Characteristic,
     DeviceIdList,
+    SelfApproval,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "AuditSource",
     "Characteristic",
     "DeviceIdList",
+    "SelfApproval",
 ]
 
 
@@ -43,6 +45,13 @@ class OrgSettings(models.Model):
     # Exchange's own health probes (EASProbeDeviceType, TestActiveSyncConnectivity)
     # pass the gate without a partnership when this is on.
     allow_health_probes = models.BooleanField(default=True)
+    # Lifecycle, beyond what Exchange offers.
+    purge_quarantined_after_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Remove devices left in quarantine longer; empty: never."
+    )
+    self_approval = models.CharField(
+        max_length=8, choices=SelfApproval.choices, default=SelfApproval.NEVER
+    )
     # Notifications, beyond what Exchange offers.
     send_user_mail = models.BooleanField(default=True)
     admin_mail_mode = models.CharField(
@@ -66,6 +75,48 @@ class OrgSettings(models.Model):
     def load(cls) -> "OrgSettings":
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
+
+
+class AccessPolicy(models.Model):
+    """A default access level for part of the organisation, in place of the org default.
+
+    Mailboxes belong to it by explicit membership (Mailbox.access_policy with
+    access_policy_pinned) or by the domain of their primary SMTP address. Among
+    several domain policies the lowest `priority` wins.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    default_access_level = models.CharField(max_length=16, choices=AccessLevel.choices)
+    domains = models.JSONField(default=list, blank=True)  # lower-case, without "@"
+    priority = models.PositiveIntegerField(default=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["priority", "name"]
+        verbose_name_plural = "access policies"
+
+    def __str__(self):
+        return f"{self.name}: {self.default_access_level}"
+
+
+class OrgDeviceId(models.Model):
+    """A DeviceId allowed for any mailbox (a pool of loan devices)."""
+
+    device_id = models.CharField(max_length=64)
+    device_key = models.CharField(max_length=64, unique=True, editable=False)
+    note = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["device_key"]
+        verbose_name = "organisation-wide DeviceId"
+
+    def __str__(self):
+        return self.device_id
+
+    def save(self, *args, **kwargs):
+        self.device_key = self.device_id.lower()
+        super().save(*args, **kwargs)
 
 
 class MailboxQuerySet(models.QuerySet):
@@ -92,6 +143,11 @@ class Mailbox(models.Model):
         on_delete=models.SET_NULL,
         related_name="mailbox",
     )
+    # The policy that applies, kept resolved by devices.actions (membership or domain).
+    access_policy = models.ForeignKey(
+        AccessPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="mailboxes"
+    )
+    access_policy_pinned = models.BooleanField(default=False)  # explicit membership
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = MailboxQuerySet.as_manager()
@@ -193,6 +249,10 @@ class MobileDevice(models.Model):
     access_rule = models.ForeignKey(
         DeviceAccessRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The access policy whose level decided the device (reason Global), if any.
+    access_policy = models.ForeignKey(
+        AccessPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     state_changed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -238,8 +298,28 @@ class DeviceClass(models.Model):
         )
 
 
+class AuditImmutable(Exception):
+    """Audit events are append-only: no update, no delete."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditImmutable("audit events cannot be changed")
+
+    def delete(self):
+        raise AuditImmutable("audit events cannot be deleted")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AuditImmutable("audit events cannot be changed")
+
+
 class AuditEvent(models.Model):
-    """One change, by whom, through which door. Written by devices.actions only."""
+    """One change, by whom, through which door. Written by devices.actions only.
+
+    Append-only: the queryset refuses update() and delete(), the instance
+    refuses a second save() and delete(). Deleting the actor's account keeps
+    the event, with the copied actor_name.
+    """
 
     time = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -257,12 +337,22 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     message = models.TextField(blank=True, default="")
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["time", "id"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
 
     def __str__(self):
         return f"{self.time:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditImmutable("audit events cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditImmutable("audit events cannot be deleted")
 
 
 class DeviceStateChange(models.Model):

@@ -116,3 +116,16 @@ def mail_context(device: MobileDevice, org: OrgSettings) -> dict:
         "my_devices_path": MY_DEVICES_PATH,
         "quarantine_path": QUARANTINE_PATH,
     }
+
+
+def self_approved(device: MobileDevice, event) -> None:
+    """Tell the admins that a user approved their own device (same transaction)."""
+    org = OrgSettings.load()
+    context = mail_context(device, org)
+    context["approved_at"] = event.time.isoformat()
+    enqueue(
+        [
+            _mail(Kind.ADMIN_SELF_APPROVED, admin, context, f"event{event.pk}")
+            for admin in org.admin_mail_recipients
+        ]
+    )

@@ -198,6 +198,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.tasks.sweep", "schedule": 60.0},
     "notifications-digests": {"task": "notifications.tasks.send_digests", "schedule": 60.0},
+    "devices-discovery": {"task": "devices.tasks.end_discovery_windows", "schedule": 60.0},
+    "devices-purge": {"task": "devices.tasks.purge_stale_quarantine", "schedule": 3600.0},
 }
 
 LOGGING = {

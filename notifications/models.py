@@ -15,6 +15,7 @@ class Kind(models.TextChoices):
     USER_NEW_DEVICE = "user-new-device", "User: new device partnership"
     ADMIN_QUARANTINED = "admin-quarantined", "Admin: device quarantined"
     ADMIN_DIGEST = "admin-digest", "Admin: digest of quarantined devices"
+    ADMIN_SELF_APPROVED = "admin-self-approved", "Admin: a user approved their own device"
 
 
 class Status(models.TextChoices):

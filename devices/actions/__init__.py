@@ -37,9 +37,18 @@ from .lifecycle import grandfather_devices, purge_quarantined
 from .mail import resend_notification
 from .mailboxes import create_mailbox, set_mailbox
 from .org import preview_org_settings, set_org_settings
-from .partnerships import allow_device, block_device, remove_device
+from .partnerships import allow_and_replace, allow_device, block_device, remove_device
+from .policies import (
+    add_org_device_id,
+    create_policy,
+    delete_policy,
+    remove_org_device_id,
+    set_mailbox_policy,
+    update_policy,
+)
 from .reevaluation import describe_changes, preview, reevaluate
 from .rules import create_rule, delete_rule, preview_rule, preview_rule_removal, update_rule
+from .self_service import may_self_approve, self_approve
 
 __all__ = [
     "DEVICE_INFORMATION_FIELDS",
@@ -50,12 +59,17 @@ __all__ = [
     "Contact",
     "Result",
     "Transition",
+    "add_org_device_id",
+    "allow_and_replace",
     "allow_device",
     "block_device",
     "contact_changes",
     "create_mailbox",
+    "create_policy",
     "create_rule",
+    "delete_policy",
     "delete_rule",
+    "may_self_approve",
     "describe_changes",
     "device_snapshot",
     "grandfather_devices",
@@ -72,10 +86,14 @@ __all__ = [
     "record_contact",
     "reevaluate",
     "remove_device",
+    "remove_org_device_id",
     "resend_notification",
     "rule_snapshot",
+    "self_approve",
     "set_mailbox",
+    "set_mailbox_policy",
     "set_org_settings",
     "touch_last_seen",
+    "update_policy",
     "update_rule",
 ]

@@ -150,6 +150,8 @@ def org_snapshot(org: OrgSettings) -> dict:
         "admin_mail_mode": org.admin_mail_mode,
         "admin_digest_minutes": org.admin_digest_minutes,
         "new_device_alert": org.new_device_alert,
+        "purge_quarantined_after_days": org.purge_quarantined_after_days,
+        "self_approval": org.self_approval,
     }
 
 

@@ -14,6 +14,7 @@ from .base import (
     clean_email,
     mailbox_snapshot,
 )
+from .policies import resolve_policies
 from .reevaluation import reevaluate
 
 
@@ -50,6 +51,8 @@ def create_mailbox(
         activesync_enabled=activesync_enabled,
         user=user,
     )
+    resolve_policies(Mailbox.objects.filter(pk=mailbox.pk))
+    mailbox.refresh_from_db()
     event = record(
         actor,
         action="mailbox.create",

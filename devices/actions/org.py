@@ -5,7 +5,7 @@ from collections import Counter
 from django.db import transaction
 
 from ..audit import Actor
-from ..models import AdminMailMode, MobileDevice, OrgSettings
+from ..models import AdminMailMode, MobileDevice, OrgSettings, SelfApproval
 from .base import (
     ActionError,
     AuditAfter,
@@ -16,6 +16,8 @@ from .base import (
     parse_access_level,
 )
 from .reevaluation import preview, reevaluate
+
+UNCHANGED = object()
 
 
 @transaction.atomic
@@ -31,6 +33,8 @@ def set_org_settings(
     admin_mail_mode: str | None = None,
     admin_digest_minutes: int | None = None,
     new_device_alert: bool | None = None,
+    purge_quarantined_after_days: int | None | object = UNCHANGED,
+    self_approval: str | None = None,
 ) -> Result:
     org = OrgSettings.objects.select_for_update().get_or_create(pk=1)[0]
     before = org_snapshot(org)
@@ -64,6 +68,13 @@ def set_org_settings(
         if not 1 <= admin_digest_minutes <= 1440:
             raise ActionError("The digest interval must be between 1 and 1440 minutes.")
         org.admin_digest_minutes = admin_digest_minutes
+    if purge_quarantined_after_days is not UNCHANGED:  # None turns the purge off
+        days = purge_quarantined_after_days
+        if days is not None and not 1 <= days <= 3650:
+            raise ActionError("Purge after 1 to 3650 days, or never.")
+        org.purge_quarantined_after_days = days
+    if self_approval is not None:
+        org.self_approval = choice(self_approval, SelfApproval, "self-approval setting")
     org.save()
     after = org_snapshot(org)
     audit = AuditAfter(

@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from ..audit import Actor, record
-from ..models import DeviceIdList, Mailbox, MobileDevice
+from ..models import DeviceIdList, Mailbox, MailboxDeviceId, MobileDevice
 from .base import (
     ActionError,
     AuditAfter,
@@ -17,7 +17,10 @@ from .mailboxes import put_on_list
 from .reevaluation import reevaluate
 
 
-def _set_device_list(actor: Actor, mailbox: Mailbox, device_id: str, kind: str) -> Result:
+def set_device_list(
+    actor: Actor, mailbox: Mailbox, device_id: str, kind: str, *, action: str = "", what: str = ""
+) -> Result:
+    """Put a DeviceId on one of the mailbox's lists and re-decide that device."""
     device_id = clean_device_id(device_id)
     mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
     device = MobileDevice.objects.filter(mailbox=mailbox, device_key=device_id.lower()).first()
@@ -29,8 +32,8 @@ def _set_device_list(actor: Actor, mailbox: Mailbox, device_id: str, kind: str) 
     verb = "allow" if kind == DeviceIdList.ALLOWED else "block"
     audit = AuditAfter(
         actor,
-        f"DeviceId {device_id} {verb}ed for mailbox {mailbox.alias}",
-        action=f"device.{verb}",
+        what or f"DeviceId {device_id} {verb}ed for mailbox {mailbox.alias}",
+        action=action or f"device.{verb}",
         object_type="MobileDevice",
         object_id=str(device.pk) if device else "",
         object_repr=f"{device_id} ({mailbox.alias})",
@@ -49,13 +52,13 @@ def _set_device_list(actor: Actor, mailbox: Mailbox, device_id: str, kind: str) 
 @transaction.atomic
 def allow_device(actor: Actor, mailbox: Mailbox, device_id: str) -> Result:
     """Put the DeviceId on the mailbox's allowed list (and off the blocked list)."""
-    return _set_device_list(actor, mailbox, device_id, DeviceIdList.ALLOWED)
+    return set_device_list(actor, mailbox, device_id, DeviceIdList.ALLOWED)
 
 
 @transaction.atomic
 def block_device(actor: Actor, mailbox: Mailbox, device_id: str) -> Result:
     """Put the DeviceId on the mailbox's blocked list (and off the allowed list)."""
-    return _set_device_list(actor, mailbox, device_id, DeviceIdList.BLOCKED)
+    return set_device_list(actor, mailbox, device_id, DeviceIdList.BLOCKED)
 
 
 @transaction.atomic
@@ -77,3 +80,29 @@ def remove_device(actor: Actor, device: MobileDevice) -> Result:
     )
     device.delete()
     return Result(None, event)
+
+
+@transaction.atomic
+def allow_and_replace(actor: Actor, device: MobileDevice, old: MobileDevice) -> Result:
+    """Allow a device that replaces an approved one of the same mailbox, and remove the old.
+
+    A reset phone or reinstalled client comes back with a new DeviceId; this is
+    the helpdesk's one-click answer. The old DeviceId leaves the allowed list.
+    """
+    if old.mailbox_id != device.mailbox_id or old.pk == device.pk:
+        raise ActionError("A device can only replace another device of the same mailbox.")
+    mailbox = device.mailbox
+    result = set_device_list(
+        actor,
+        mailbox,
+        device.device_id,
+        DeviceIdList.ALLOWED,
+        action="device.replace",
+        what=f"DeviceId {device.device_id} allowed for mailbox {mailbox.alias}, "
+        f"replacing {old.device_id}",
+    )
+    MailboxDeviceId.objects.filter(
+        mailbox=mailbox, device_key=old.device_key, list=DeviceIdList.ALLOWED
+    ).delete()
+    remove_device(actor, old)
+    return result

@@ -77,6 +77,7 @@ def reevaluate(
                     access_state=d.state,
                     access_state_reason=d.reason,
                     access_rule_id=d.rule_id,
+                    access_policy_id=d.policy_id,
                     **extra,
                 )
         transitions.extend(

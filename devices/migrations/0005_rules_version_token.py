@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('devices', '0004_roles'),
+        ("devices", "0004_roles"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='orgsettings',
-            name='rules_version',
-            field=models.CharField(blank=True, default='', editable=False, max_length=32),
+            model_name="orgsettings",
+            name="rules_version",
+            field=models.CharField(blank=True, default="", editable=False, max_length=32),
         ),
     ]

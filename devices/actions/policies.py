@@ -1,0 +1,232 @@
+"""Scoped access policies and organisation-wide DeviceIds.
+
+Exchange has one default access level for the whole organisation. An access
+policy gives part of it another default: mailboxes join by explicit
+membership (pinned) or by the domain of their primary SMTP address; among
+domain policies the lowest priority number wins. The resolved policy is kept
+on the mailbox, so the decision engine reads it like any other column.
+"""
+
+import re
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from ..audit import Actor
+from ..models import AccessPolicy, Mailbox, MobileDevice, OrgDeviceId
+from .base import (
+    ActionError,
+    AuditAfter,
+    ConflictError,
+    Result,
+    clean_device_id,
+    parse_access_level,
+)
+from .reevaluation import reevaluate
+
+_DOMAIN_RE = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def policy_snapshot(policy: AccessPolicy) -> dict:
+    return {
+        "name": policy.name,
+        "default_access_level": policy.default_access_level,
+        "domains": list(policy.domains),
+        "priority": policy.priority,
+    }
+
+
+def _clean_domains(domains) -> list[str]:
+    cleaned = []
+    for domain in domains or ():
+        domain = domain.strip().lower().lstrip("@")
+        if not _DOMAIN_RE.fullmatch(domain):
+            raise ActionError(f"{domain!r} is not a valid mail domain.")
+        if domain not in cleaned:
+            cleaned.append(domain)
+    return cleaned
+
+
+def resolve_policies(mailboxes: QuerySet) -> None:
+    """Give each unpinned mailbox in scope the domain policy that applies (set-based)."""
+    unpinned = mailboxes.filter(access_policy_pinned=False)
+    unpinned.update(access_policy=None)
+    # Lowest priority number last, so that it wins.
+    for policy in AccessPolicy.objects.order_by("-priority", "-name"):
+        for domain in policy.domains:
+            unpinned.filter(primary_smtp_address__iendswith="@" + domain).update(
+                access_policy=policy
+            )
+
+
+def _apply(actor: Actor, what: str, scope: QuerySet, **event_fields) -> Result:
+    resolve_policies(scope)
+    audit = AuditAfter(actor, what, **event_fields)
+    transitions = reevaluate(MobileDevice.objects.filter(mailbox__in=scope), audit)
+    return Result(event=audit(), transitions=transitions)
+
+
+@transaction.atomic
+def create_policy(
+    actor: Actor, *, name: str, default_access_level: str, domains=(), priority: int = 100
+) -> Result:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ActionError("A policy needs a name of 1 to 100 characters.")
+    if AccessPolicy.objects.filter(name__iexact=name).exists():
+        raise ConflictError(f"An access policy named {name!r} already exists.")
+    if not 0 <= priority <= 10000:
+        raise ActionError("The priority must be between 0 and 10000.")
+    try:
+        with transaction.atomic():
+            policy = AccessPolicy.objects.create(
+                name=name,
+                default_access_level=parse_access_level(default_access_level),
+                domains=_clean_domains(domains),
+                priority=priority,
+            )
+    except IntegrityError:
+        raise ConflictError(f"An access policy named {name!r} already exists.") from None
+    result = _apply(
+        actor,
+        f"Access policy {policy} created",
+        Mailbox.objects.all(),
+        action="policy.create",
+        obj=policy,
+        after=policy_snapshot(policy),
+    )
+    result.obj = policy
+    return result
+
+
+@transaction.atomic
+def update_policy(
+    actor: Actor,
+    policy: AccessPolicy,
+    *,
+    name: str | None = None,
+    default_access_level: str | None = None,
+    domains=None,
+    priority: int | None = None,
+) -> Result:
+    policy = AccessPolicy.objects.select_for_update().get(pk=policy.pk)
+    before = policy_snapshot(policy)
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise ActionError("A policy needs a name of 1 to 100 characters.")
+        if AccessPolicy.objects.filter(name__iexact=name).exclude(pk=policy.pk).exists():
+            raise ConflictError(f"An access policy named {name!r} already exists.")
+        policy.name = name
+    if default_access_level is not None:
+        policy.default_access_level = parse_access_level(default_access_level)
+    if domains is not None:
+        policy.domains = _clean_domains(domains)
+    if priority is not None:
+        if not 0 <= priority <= 10000:
+            raise ActionError("The priority must be between 0 and 10000.")
+        policy.priority = priority
+    policy.save()
+    result = _apply(
+        actor,
+        f"Access policy {policy} changed",
+        Mailbox.objects.all(),
+        action="policy.update",
+        obj=policy,
+        before=before,
+        after=policy_snapshot(policy),
+    )
+    result.obj = policy
+    return result
+
+
+@transaction.atomic
+def delete_policy(actor: Actor, policy: AccessPolicy) -> Result:
+    policy = AccessPolicy.objects.select_for_update().get(pk=policy.pk)
+    before = policy_snapshot(policy)
+    members = list(policy.mailboxes.values_list("pk", flat=True))
+    audit = AuditAfter(
+        actor,
+        f"Access policy {policy} removed",
+        action="policy.delete",
+        object_type="AccessPolicy",
+        object_id=str(policy.pk),
+        object_repr=str(policy),
+        before=before,
+    )
+    Mailbox.objects.filter(pk__in=members).update(access_policy_pinned=False)
+    policy.delete()
+    scope = Mailbox.objects.filter(pk__in=members)
+    resolve_policies(scope)
+    transitions = reevaluate(MobileDevice.objects.filter(mailbox__in=scope), audit)
+    return Result(event=audit(), transitions=transitions)
+
+
+@transaction.atomic
+def set_mailbox_policy(actor: Actor, mailbox: Mailbox, policy: AccessPolicy | None) -> Result:
+    """Make the mailbox an explicit member of a policy; None: follow its domain again."""
+    mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
+    before = {
+        "access_policy": str(mailbox.access_policy or ""),
+        "pinned": mailbox.access_policy_pinned,
+    }
+    mailbox.access_policy = policy
+    mailbox.access_policy_pinned = policy is not None
+    mailbox.save(update_fields=["access_policy", "access_policy_pinned"])
+    scope = Mailbox.objects.filter(pk=mailbox.pk)
+    what = (
+        f"Mailbox {mailbox.alias} is a member of access policy {policy.name}"
+        if policy
+        else f"Mailbox {mailbox.alias} follows its domain's access policy"
+    )
+    result = _apply(
+        actor,
+        what,
+        scope,
+        action="mailbox.policy",
+        obj=mailbox,
+        before=before,
+        after={"access_policy": str(policy or ""), "pinned": policy is not None},
+    )
+    mailbox.refresh_from_db()
+    result.obj = mailbox
+    return result
+
+
+@transaction.atomic
+def add_org_device_id(actor: Actor, device_id: str, *, note: str = "") -> Result:
+    """Allow a DeviceId for every mailbox (loan devices)."""
+    device_id = clean_device_id(device_id)
+    if OrgDeviceId.objects.filter(device_key=device_id.lower()).exists():
+        raise ConflictError(f"DeviceId {device_id} is already allowed organisation-wide.")
+    entry = OrgDeviceId.objects.create(device_id=device_id, note=(note or "")[:200])
+    audit = AuditAfter(
+        actor,
+        f"DeviceId {device_id} allowed for every mailbox",
+        action="org_device_id.add",
+        obj=entry,
+        after={"device_id": device_id, "note": entry.note},
+    )
+    transitions = reevaluate(MobileDevice.objects.filter(device_key=entry.device_key), audit)
+    return Result(entry, audit(), transitions)
+
+
+@transaction.atomic
+def remove_org_device_id(actor: Actor, device_id: str) -> Result:
+    device_id = clean_device_id(device_id)
+    entry = OrgDeviceId.objects.filter(device_key=device_id.lower()).first()
+    if entry is None:
+        raise ActionError(f"DeviceId {device_id} is not on the organisation-wide list.")
+    audit = AuditAfter(
+        actor,
+        f"DeviceId {entry.device_id} no longer allowed for every mailbox",
+        action="org_device_id.remove",
+        object_type="OrgDeviceId",
+        object_id=str(entry.pk),
+        object_repr=str(entry),
+        before={"device_id": entry.device_id, "note": entry.note},
+    )
+    key = entry.device_key
+    entry.delete()
+    transitions = reevaluate(MobileDevice.objects.filter(device_key=key), audit)
+    return Result(None, audit(), transitions)

@@ -1,0 +1,43 @@
+"""Periodic housekeeping, run by Celery beat (see CELERY_BEAT_SCHEDULE)."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from . import actions
+from .actions import AuditAfter
+from .audit import SYSTEM
+from .models import AccessState, MobileDevice, OrgSettings
+
+
+@shared_task(ignore_result=True)
+def purge_stale_quarantine() -> int:
+    """Remove devices left in quarantine longer than the org setting (off by default)."""
+    days = OrgSettings.load().purge_quarantined_after_days
+    if days is None:
+        return 0
+    return actions.purge_quarantined(SYSTEM, older_than_days=days).count
+
+
+@shared_task(ignore_result=True)
+def end_discovery_windows() -> int:
+    """Decide devices whose discovery window ended without a DeviceInformation."""
+    org = OrgSettings.load()
+    cutoff = timezone.now() - timedelta(minutes=org.discovery_window_minutes)
+    stale = MobileDevice.objects.filter(
+        access_state=AccessState.DEVICE_DISCOVERY, first_seen__lte=cutoff
+    )
+    if not stale.exists():
+        return 0
+    audit = AuditAfter(
+        SYSTEM,
+        "Discovery window ended",
+        action="devices.discovery_ended",
+        object_type="OrgSettings",
+        object_id="1",
+        object_repr="Organisation settings",
+    )
+    with transaction.atomic():
+        return len(actions.reevaluate(stale, audit))
