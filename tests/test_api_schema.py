@@ -15,6 +15,7 @@ from collections import Counter
 import hypothesis
 import pytest
 import schemathesis
+from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck
@@ -60,6 +61,12 @@ def test_the_schema_is_openapi_3_and_public(client):
     assert "/api/v1/access-check" in schema["paths"]
     assert "/api/v1/devices/{id}/allow" in schema["paths"]
     assert schema["components"]["securitySchemes"]["tokenAuth"]["in"] == "header"
+
+
+def test_the_schema_generates_without_a_warning(tmp_path):
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml")
+    )
 
 
 def test_the_docs_page_loads_its_assets_locally(client):
