@@ -284,5 +284,10 @@ def rule_test(request):
     return render(
         request,
         "devices/rule_test.html",
-        {"form": form, "result": result, "n_rules": DeviceAccessRule.objects.count()},
+        {
+            "form": form,
+            "result": result,
+            "n_rules": DeviceAccessRule.objects.count(),
+            "can_rules": can_manage_rules(request.user),
+        },
     )

@@ -9,7 +9,11 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture's need_service() reports it
+    expect = None
 
 from .conftest import DESKTOP, PHONE, sign_in
 
@@ -18,6 +22,8 @@ UNLABELLED = """() => Array.from(document.querySelectorAll(
   .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
                 && !el.getAttribute('aria-labelledby'))
   .map(el => el.name || el.id || el.outerHTML)"""
+
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture

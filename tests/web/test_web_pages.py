@@ -1,6 +1,7 @@
 """Sign in and out, the dashboard, My devices, roles."""
 
 import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -157,3 +158,41 @@ def test_my_devices_explains_and_says_what_to_do(world):
     assert "Allowed because its DeviceId is on the allowed list of the mailbox alice." in text
     assert "Nothing to do: this device syncs your mail." in text
     assert "Dashboard" not in text and "/devices/quarantine/" not in text
+
+
+PAGES = [
+    "/",
+    "/devices/",
+    "/devices/quarantine/",
+    "/devices/{device}/",
+    "/mailboxes/",
+    "/mailboxes/{mailbox}/",
+    "/rules/",
+    "/rules/new?device={device}",
+    "/rules/{rule}/edit",
+    "/rules/{rule}/delete",
+    "/rules/test?device_type=iPhone",
+    "/settings/",
+    "/my/devices/",
+    "/accounts/password/",
+]
+
+
+def test_no_inline_script_no_inline_handler_no_cdn(world):
+    """Ready for a strict Content-Security-Policy: scripts only from /static/."""
+    client = Client()
+    client.force_login(world.superuser)
+    urls = [
+        p.format(device=world.alice_phone.pk, mailbox=world.alice_box.pk, rule=world.rule.pk)
+        for p in PAGES
+    ]
+    pages = [client.get(url) for url in urls] + [Client().get("/accounts/login/")]
+    for response in pages:
+        assert response.status_code == 200
+        text = response.content.decode()
+        scripts = re.findall(r"<script\b[^>]*>", text)
+        assert scripts and all(re.search(r'src="/static/[^"]+"', s) for s in scripts)
+        assert not re.search(r"<script\b[^>]*>\s*[^<\s]", text), "inline script"
+        assert not re.search(r"\son[a-z]+\s*=", text), "inline event handler"
+        assert not re.search(r'(?:src|href)="(?:https?:)?//', text), "asset from elsewhere"
+        assert 'style="' not in text
