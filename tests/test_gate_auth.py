@@ -283,11 +283,22 @@ PROBES = [
 ]
 
 
+@pytest.fixture
+def prober(db):
+    """Exchange's test mailbox, as New-TestCasConnectivityUser.ps1 names it."""
+    return actions.create_mailbox(
+        ADMIN, alias="extest_5f3a", email="extest_5f3a@contoso.com", password="probe-secret"
+    ).obj
+
+
+PROBE_AUTH = basic("extest_5f3a", "probe-secret")
+
+
 @pytest.mark.parametrize(("query", "user_agent"), PROBES)
-def test_health_probes_pass_without_a_partnership(alice, query, user_agent):
+def test_health_probes_pass_without_a_partnership(prober, query, user_agent):
     actions.set_org_settings(ADMIN, default_access_level="Block")
     for cmd in ("FolderSync", "Sync"):
-        response = eas(query.replace("FolderSync", cmd), user_agent=user_agent)
+        response = eas(query.replace("FolderSync", cmd), user_agent=user_agent, auth=PROBE_AUTH)
         assert response.status_code == 200
         assert response["X-EAS-Access-State"] == "Allowed"
         assert response["X-EAS-Access-Reason"] == "HealthProbe"
@@ -295,18 +306,53 @@ def test_health_probes_pass_without_a_partnership(alice, query, user_agent):
 
 
 @pytest.mark.parametrize(("query", "user_agent"), PROBES)
-def test_health_probes_are_403_when_switched_off(alice, query, user_agent):
+def test_health_probes_are_403_when_switched_off(prober, query, user_agent):
     OrgSettings.load()
     OrgSettings.objects.filter(pk=1).update(allow_health_probes=False)
-    response = eas(query, user_agent=user_agent)
+    response = eas(query, user_agent=user_agent, auth=PROBE_AUTH)
     assert response.status_code == 403
     assert response["X-EAS-Access-State"] == "Blocked"
     assert response["X-EAS-Access-Reason"] == "HealthProbe"
     assert recorded() == NOTHING
 
 
-def test_health_probes_still_need_valid_credentials(alice):
-    assert_challenge(eas(plain(device_type="EASProbeDeviceType"), auth=basic("alice", "x")))
+def test_health_probes_still_need_valid_credentials(prober):
+    assert_challenge(eas(plain(device_type="EASProbeDeviceType"), auth=basic("extest_5f3a", "x")))
+
+
+def test_a_probe_mailbox_with_activesync_off_is_blocked(prober):
+    actions.set_mailbox(ADMIN, prober, activesync_enabled=False)
+    response = eas(plain(device_type="EASProbeDeviceType"), auth=PROBE_AUTH)
+    assert response.status_code == 403
+    assert recorded() == NOTHING
+
+
+@pytest.mark.parametrize(("query", "user_agent"), PROBES)
+def test_a_probe_from_an_ordinary_mailbox_is_a_device_like_any_other(alice, query, user_agent):
+    # Anyone can claim EASProbeDeviceType: it must not get past quarantine.
+    actions.set_org_settings(ADMIN, default_access_level="Quarantine")
+    response = eas(query.replace("FolderSync", "Sync"), user_agent=user_agent)
+    assert response.status_code == 403
+    assert response["X-EAS-Access-Reason"] != "HealthProbe"
+    assert MobileDevice.objects.filter(mailbox=alice).count() == 1
+
+
+@pytest.mark.parametrize("login", ["ALICE", "CONTOSO\\Alice", "Alice@Contoso.com"])
+def test_logins_are_case_insensitive(alice, login):
+    assert eas(auth=basic(login, "alice-secret")).status_code in (200, 403)
+    assert eas(auth=basic(login, "alice-secret"))["X-EAS-Access-State"]
+
+
+def test_junk_in_x_real_ip_from_a_trusted_proxy_is_ignored(alice):
+    response = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="not-an-ip; drop").post(
+        GATE,
+        b"",
+        content_type=WBXML,
+        headers={"Authorization": basic("alice", "alice-secret"), "MS-ASProtocolVersion": "14.1"},
+        QUERY_STRING=plain(),
+    )
+    assert response.status_code in (200, 403)
+    assert AuditEvent.objects.get(action="device.create").client_ip == "127.0.0.1"
 
 
 def via_proxy(client_addr, password="alice-secret", proxy="127.0.0.1"):

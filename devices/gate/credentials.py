@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -47,8 +48,10 @@ def client_ip(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "")
     if remote in settings.ECP_TRUSTED_PROXIES:
         forwarded = request.META.get("HTTP_X_REAL_IP", "").strip()
-        if forwarded:
-            return forwarded
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass  # absent or junk: never let it reach the audit trail
     return remote
 
 
@@ -77,7 +80,11 @@ def _username_for(login: str) -> str:
         mailbox = Mailbox.objects.filter(primary_smtp_address__iexact=login).first()
         if mailbox is not None and mailbox.user_id:
             return mailbox.user.get_username()
-    return login
+        return login
+    # Windows logins are case-insensitive: ALICE and CONTOSO\Alice are alice.
+    User = get_user_model()
+    match = User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": login}).first()
+    return match.get_username() if match is not None else login
 
 
 def _fingerprint(user) -> str:

@@ -34,6 +34,7 @@ PROTOCOL_COMMANDS = ",".join(sorted(COMMANDS))
 REPORTING_COMMANDS = frozenset({"Provision", "Settings"})
 PROBE_DEVICE_TYPES = frozenset({"easprobedevicetype"})
 PROBE_USER_AGENT = "testactivesyncconnectivity"
+PROBE_MAILBOX_PREFIX = "extest_"  # the mailboxes New-TestCasConnectivityUser.ps1 creates
 REASON_NOT_OWNER = "MailboxNotOwned"
 REASON_PROBE = "HealthProbe"
 _VERSION_RE = re.compile(r"\d{1,2}\.\d{1,2}")
@@ -85,6 +86,15 @@ def _is_probe(parsed, user_agent: str) -> bool:
     return (
         parsed.device_type.lower() in PROBE_DEVICE_TYPES or PROBE_USER_AGENT in user_agent.lower()
     )
+
+
+def _is_probe_mailbox(user) -> bool:
+    """Only Exchange's test mailboxes (extest_*) may probe without a partnership.
+
+    Anyone can claim DeviceType EASProbeDeviceType; from any other mailbox a
+    probe is a device like any other, recorded and decided.
+    """
+    return user.mailbox.alias.lower().startswith(PROBE_MAILBOX_PREFIX)
 
 
 def _read_body(request) -> bytes:
@@ -143,10 +153,10 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         return Answer(
             403, AccessState.BLOCKED, REASON_NOT_OWNER, "this login does not own that mailbox"
         )
-    if _is_probe(parsed, user_agent):
-        allowed = OrgSettings.load().allow_health_probes
+    if _is_probe(parsed, user_agent) and _is_probe_mailbox(user):
+        allowed = OrgSettings.load().allow_health_probes and user.mailbox.activesync_enabled
         state = AccessState.ALLOWED if allowed else AccessState.BLOCKED
-        return Answer(200 if allowed else 403, state, REASON_PROBE)
+        return Answer(200 if allowed else 403, str(state), REASON_PROBE)
 
     info = None
     if read_body and parsed.command in REPORTING_COMMANDS:
