@@ -1,7 +1,7 @@
 """/api/v1/ (the API), /api/schema/ and /api/docs/ (OpenAPI), /account/tokens/ (the page)."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from .exceptions import not_found
@@ -24,7 +24,7 @@ v1 = [
 urlpatterns = [
     path("api/v1/", include(v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/", not_found),
     path("account/tokens/", tokens.token_list, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke", tokens.revoke, name="api-token-revoke"),

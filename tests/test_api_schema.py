@@ -9,6 +9,7 @@ minute; half of the ids are those of objects that exist, so the detail and
 write operations reach real rows, not only 404s.
 """
 
+import re
 import time
 from collections import Counter
 
@@ -76,6 +77,14 @@ def test_the_docs_page_loads_its_assets_locally(client):
     assert "/static/drf_spectacular_sidecar/" in page
     assert "cdn" not in page.lower()
     assert "https://" not in page
+    # Ready for a Content-Security-Policy: no inline script, scripts from this site only.
+    scripts = re.findall(r"<script\b[^>]*>", page)
+    assert scripts
+    assert all(re.search(r'src="/(static/|api/docs/\?script=)', s) for s in scripts)
+    assert not re.search(r"<script\b[^>]*>\s*[^<\s]", page)
+    script = client.get("/api/docs/?script=")
+    assert script.status_code == 200
+    assert script["Content-Type"] == "application/javascript"
 
 
 # The objects behind /api/v1/<resource>/{id}: half of the examples use their real ids.

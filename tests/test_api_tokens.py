@@ -2,6 +2,7 @@
 page /account/tokens/ and `eas new-api-token`."""
 
 import hashlib
+import re
 from datetime import timedelta
 
 import pytest
@@ -159,6 +160,15 @@ def test_a_new_token_is_shown_once_and_works(page):
     assert key not in page.get(PAGE).content.decode()
     assert token.prefix in page.get(PAGE).content.decode()
     assert _client(f"Token {key}").get(ME).status_code == 200
+
+
+def test_the_page_has_no_inline_script_handler_or_external_asset(page):
+    body = page.post(PAGE, {"name": "x"}).content.decode()
+    assert all(re.search(r'src="/static/', s) for s in re.findall(r"<script\b[^>]*>", body))
+    assert not re.search(r"<script\b[^>]*>\s*[^<\s]", body)
+    assert not re.search(r"\son[a-z]+\s*=", body)
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', body)
+    assert 'style="' not in body
 
 
 def test_a_too_long_name_creates_nothing(page):
