@@ -106,18 +106,6 @@ def staff_required(view):
     return wrapper
 
 
-def org_management_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if role_for(request.user) != Role.ORG_MANAGEMENT:
-            raise PermissionDenied("This needs Organization Management.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 # ---------------------------------------------------------------------------
 # one lookup + check per object type
 

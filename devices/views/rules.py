@@ -7,6 +7,7 @@ from a form whose values are exactly the previewed ones.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import redirect, render
@@ -28,7 +29,6 @@ from ..permissions import (
     can_manage_rules,
     get_device_for_user,
     get_rule_for_user,
-    org_management_required,
     staff_required,
 )
 from ..web import actor_for, safe_next
@@ -142,8 +142,10 @@ def _save_or_preview(request, form, *, mode, rule=None, device=None):
 
 
 @login_required
-@org_management_required
+@staff_required
 def rule_new(request):
+    if not can_manage_rules(request.user):
+        raise PermissionDenied(RULES_READ_ONLY)
     device = None
     device_pk = request.POST.get("device") or request.GET.get("device")
     if device_pk:
