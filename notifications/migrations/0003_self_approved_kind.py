@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0002_sent_mail_permissions'),
+        ("notifications", "0002_sent_mail_permissions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('user-quarantined', 'User: device quarantined'), ('user-blocked', 'User: device blocked'), ('user-new-device', 'User: new device partnership'), ('admin-quarantined', 'Admin: device quarantined'), ('admin-digest', 'Admin: digest of quarantined devices'), ('admin-self-approved', 'Admin: a user approved their own device')], max_length=32),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("user-quarantined", "User: device quarantined"),
+                    ("user-blocked", "User: device blocked"),
+                    ("user-new-device", "User: new device partnership"),
+                    ("admin-quarantined", "Admin: device quarantined"),
+                    ("admin-digest", "Admin: digest of quarantined devices"),
+                    ("admin-self-approved", "Admin: a user approved their own device"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
