@@ -1,5 +1,7 @@
 """grandfather-devices, purge-quarantined, seed-demo: bulk chores."""
 
+import sys
+
 from django.conf import settings
 
 from devices import actions, demo
@@ -49,9 +51,19 @@ def register(verbs) -> None:
         " printed and written to var/demo-logins.txt.",
     )
     p.add_argument("--mailboxes", type=int, default=12, metavar="N")
-    p.add_argument("--devices", type=int, default=40, metavar="M")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=40,
+        metavar="M",
+        help=f"partnerships; beyond the first {demo.STORY_DEVICES} they are loaded in bulk"
+        " (COPY on PostgreSQL), e.g. --mailboxes 100000 --devices 1000000",
+    )
     p.add_argument(
         "--if-empty", action="store_true", help="do nothing when any mailbox exists already"
+    )
+    p.add_argument(
+        "--progress", action="store_true", help="print each step and its duration to stderr"
     )
 
 
@@ -99,7 +111,11 @@ def _purge_row(device) -> dict:
 
 def seed_demo(out, args) -> None:
     created = demo.seed_demo(
-        mailboxes=args.mailboxes, devices=args.devices, if_empty=args.if_empty, actor=CLI
+        mailboxes=args.mailboxes,
+        devices=args.devices,
+        if_empty=args.if_empty,
+        actor=CLI,
+        progress=_to_stderr if args.progress else None,
     )
     logins_file = demo.logins_path()
     if not created:
@@ -116,6 +132,10 @@ def seed_demo(out, args) -> None:
     width = max(len(username) for username in created["logins"])
     for username, password in created["logins"].items():
         out.write(f"  {username.ljust(width)}  {password}")
+
+
+def _to_stderr(line: str) -> None:
+    print(f"seed-demo: {line}", file=sys.stderr, flush=True)
 
 
 def _shown(path) -> str:
