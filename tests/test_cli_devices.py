@@ -33,6 +33,7 @@ DEVICE_KEYS = {
     "access_state",
     "access_state_reason",
     "access_rule",
+    "access_policy",
     "first_seen",
     "last_seen",
     "device_os_language",

@@ -34,6 +34,8 @@ MAILBOX_KEYS = [
     "blocked_device_ids",
     "device_count",
     "has_login",
+    "access_policy",
+    "access_policy_pinned",
 ]
 
 

@@ -33,6 +33,7 @@ from .gate import (
     record_contact,
     touch_last_seen,
 )
+from .imports import ImportCounts, ImportRowsError, import_devices, import_mailboxes
 from .lifecycle import grandfather_devices, purge_quarantined
 from .mail import resend_notification
 from .mailboxes import create_mailbox, set_mailbox
@@ -57,6 +58,8 @@ __all__ = [
     "AuditAfter",
     "ConflictError",
     "Contact",
+    "ImportCounts",
+    "ImportRowsError",
     "Result",
     "Transition",
     "add_org_device_id",
@@ -73,6 +76,8 @@ __all__ = [
     "describe_changes",
     "device_snapshot",
     "grandfather_devices",
+    "import_devices",
+    "import_mailboxes",
     "mailbox_snapshot",
     "org_snapshot",
     "parse_access_level",

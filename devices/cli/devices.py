@@ -23,6 +23,7 @@ FIELDS = (
     "access_state",
     "access_state_reason",
     "access_rule",
+    "access_policy",
     "first_seen",
     "last_seen",
     "state_changed_at",
@@ -39,10 +40,11 @@ TABLE = (
     "first_seen",
     "last_seen",
 )
-_COLUMNS = tuple(f for f in FIELDS if f not in ("mailbox", "access_rule")) + (
+_COLUMNS = tuple(f for f in FIELDS if f not in ("mailbox", "access_rule", "access_policy")) + (
     "mailbox__alias",
     "access_rule__query_string",
     "access_rule__characteristic",
+    "access_policy__name",
 )
 
 
@@ -87,6 +89,7 @@ def device_rows(devices):
         characteristic = values.pop("access_rule__characteristic")
         values["mailbox"] = values.pop("mailbox__alias")
         values["access_rule"] = rule_name(query_string, characteristic) if query_string else None
+        values["access_policy"] = values.pop("access_policy__name")
         yield {f: values[f] for f in FIELDS}
 
 

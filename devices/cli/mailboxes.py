@@ -2,6 +2,7 @@
 
 import sys
 
+from django.db import transaction
 from django.db.models import Count
 
 from devices import actions
@@ -9,6 +10,7 @@ from devices.models import DeviceIdList, Mailbox
 
 from . import CLI, CliError, add_verb, find_mailbox, parse_bool, print_result
 from .output import add_format_option, render
+from .policies import find_policy
 
 FIELDS = (
     "alias",
@@ -19,6 +21,8 @@ FIELDS = (
     "blocked_device_ids",
     "device_count",
     "has_login",
+    "access_policy",
+    "access_policy_pinned",
 )
 TABLE = (
     "alias",
@@ -27,6 +31,7 @@ TABLE = (
     "activesync_enabled",
     "device_count",
     "has_login",
+    "access_policy",
     "allowed_device_ids",
     "blocked_device_ids",
 )
@@ -57,14 +62,17 @@ def register(verbs) -> None:
         verbs,
         "set-mailbox",
         set_mailbox,
-        "Change a mailbox's ActiveSync switch and its allowed and blocked DeviceId lists;"
-        " the mailbox's devices are re-evaluated.",
+        "Change a mailbox's ActiveSync switch, its allowed and blocked DeviceId lists and its"
+        " access policy; the mailbox's devices are re-evaluated.",
         epilog="The --add/--remove options can be repeated. Adding a DeviceId to one list"
-        " takes it off the other.",
+        " takes it off the other. --access-policy NAME makes the mailbox an explicit member"
+        " of that policy; --access-policy none makes it follow its domain's policy (or the"
+        " organisation default) again.",
     )
     p.add_argument("identity", metavar="ALIAS")
     p.add_argument("--activesync-enabled", metavar="true|false")
     p.add_argument("--display-name", metavar="NAME")
+    p.add_argument("--access-policy", metavar="NAME|none")
     for option in ("allowed", "blocked"):
         for verb in ("add", "remove"):
             p.add_argument(
@@ -91,7 +99,11 @@ def new_mailbox(out, args) -> None:
 
 
 def mailbox_rows(mailboxes):
-    mailboxes = mailboxes.annotate(device_count=Count("devices")).prefetch_related("device_ids")
+    mailboxes = (
+        mailboxes.annotate(device_count=Count("devices"))
+        .select_related("access_policy")
+        .prefetch_related("device_ids")
+    )
     for mailbox in mailboxes.iterator(chunk_size=2000):
         entries = sorted(mailbox.device_ids.all(), key=lambda e: e.device_key)
         yield {
@@ -103,6 +115,8 @@ def mailbox_rows(mailboxes):
             "blocked_device_ids": [e.device_id for e in entries if e.list == DeviceIdList.BLOCKED],
             "device_count": mailbox.device_count,
             "has_login": mailbox.user_id is not None,
+            "access_policy": mailbox.access_policy.name if mailbox.access_policy else None,
+            "access_policy_pinned": mailbox.access_policy_pinned,
         }
 
 
@@ -125,20 +139,35 @@ def set_mailbox(out, args) -> None:
     if args.activesync_enabled is not None:
         enabled = parse_bool(args.activesync_enabled, "--activesync-enabled")
     lists = (args.add_allowed, args.remove_allowed, args.add_blocked, args.remove_blocked)
-    if enabled is None and args.display_name is None and not any(lists):
+    mailbox_changes = enabled is not None or args.display_name is not None or any(lists)
+    if not mailbox_changes and args.access_policy is None:
         raise CliError(
-            "set-mailbox: nothing to change; give --activesync-enabled, --display-name"
-            " or an --add-/--remove-...-device-id option."
+            "set-mailbox: nothing to change; give --activesync-enabled, --display-name,"
+            " --access-policy or an --add-/--remove-...-device-id option."
         )
     mailbox = find_mailbox(args.identity)
-    result = actions.set_mailbox(
-        CLI,
-        mailbox,
-        activesync_enabled=enabled,
-        display_name=args.display_name,
-        add_allowed=args.add_allowed,
-        remove_allowed=args.remove_allowed,
-        add_blocked=args.add_blocked,
-        remove_blocked=args.remove_blocked,
-    )
-    print_result(out, result.event)
+    policy = _policy(args.access_policy)
+    # Both changes or neither: a bad DeviceId must not leave the policy changed.
+    with transaction.atomic():
+        if mailbox_changes:
+            result = actions.set_mailbox(
+                CLI,
+                mailbox,
+                activesync_enabled=enabled,
+                display_name=args.display_name,
+                add_allowed=args.add_allowed,
+                remove_allowed=args.remove_allowed,
+                add_blocked=args.add_blocked,
+                remove_blocked=args.remove_blocked,
+            )
+            print_result(out, result.event)
+        if args.access_policy is not None:
+            result = actions.set_mailbox_policy(CLI, mailbox, policy)
+            print_result(out, result.event)
+
+
+def _policy(value: str | None):
+    """The policy --access-policy names; None for 'none' (follow the domain again)."""
+    if value is None or value.strip().lower() == "none":
+        return None
+    return find_policy(value)

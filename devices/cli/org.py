@@ -38,6 +38,17 @@ def register(verbs) -> None:
         p.add_argument(option, metavar="true|false")
     p.add_argument("--admin-mail-mode", metavar="each|digest")
     p.add_argument("--admin-digest-minutes", type=int, metavar="N")
+    p.add_argument(
+        "--purge-quarantined-after-days",
+        metavar="N|never",
+        help="remove devices left in quarantine for N days (1 to 3650), daily; never: keep them",
+    )
+    p.add_argument(
+        "--self-approval",
+        metavar="never|first|always",
+        help="may users approve their own quarantined device: never, their first device"
+        " only, or always",
+    )
 
 
 def get_org_settings(out, args) -> None:
@@ -55,14 +66,29 @@ def set_org_settings(out, args) -> None:
         "discovery_window_minutes": args.discovery_window_minutes,
         "admin_mail_mode": args.admin_mail_mode,
         "admin_digest_minutes": args.admin_digest_minutes,
+        "self_approval": args.self_approval,
     }
     for option, keyword in SWITCHES.items():
         value = getattr(args, keyword)
         changes[keyword] = None if value is None else parse_bool(value, option)
-    if all(value is None for value in changes.values()):
+    purge = args.purge_quarantined_after_days
+    if all(value is None for value in changes.values()) and purge is None:
         raise CliError("set-org-settings: nothing to change; see set-org-settings --help.")
+    if purge is not None:  # None means "unchanged" here; the action takes None as "never"
+        changes["purge_quarantined_after_days"] = _purge_days(purge)
     result = actions.set_org_settings(CLI, **changes)
     print_result(out, result.event)
+
+
+def _purge_days(value: str) -> int | None:
+    days = value.strip().lower()
+    if days == "never":
+        return None
+    if not (days.isascii() and days.isdigit()):
+        raise CliError(
+            f"--purge-quarantined-after-days takes a number of days or never, not {value!r}."
+        )
+    return int(days)
 
 
 def _addresses(values: list[str] | None) -> list[str] | None:

@@ -12,9 +12,31 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices import cli
 from devices.actions import ActionError
-from devices.cli import api_tokens, audit, devices, lifecycle, mailboxes, org, rules, simulate
+from devices.cli import (
+    api_tokens,
+    audit,
+    devices,
+    imports,
+    lifecycle,
+    mailboxes,
+    org,
+    policies,
+    rules,
+    simulate,
+)
 
-VERB_MODULES = (org, mailboxes, devices, rules, audit, lifecycle, api_tokens, simulate)
+VERB_MODULES = (
+    org,
+    mailboxes,
+    devices,
+    rules,
+    policies,
+    audit,
+    lifecycle,
+    imports,
+    api_tokens,
+    simulate,
+)
 
 
 class VerbParser(CommandParser):
