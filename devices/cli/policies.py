@@ -152,6 +152,7 @@ def get_access_policy(out, args) -> None:
 
 
 def new_access_policy(out, args) -> None:
+    actions.parse_access_level(args.default_access_level)  # before any query
     result = actions.create_policy(
         CLI,
         name=args.name,
@@ -170,6 +171,8 @@ def set_access_policy(out, args) -> None:
             "set-access-policy: nothing to change; give --default-access-level, --domain,"
             " --priority or --name."
         )
+    if args.default_access_level is not None:
+        actions.parse_access_level(args.default_access_level)
     result = actions.update_policy(
         CLI,
         find_policy(args.name),

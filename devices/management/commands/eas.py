@@ -51,6 +51,16 @@ class Command(BaseCommand):
     help = "Manage ActiveSync device access: org settings, mailboxes, devices, rules, audit."
     requires_system_checks = []  # scripts read stdout/stderr; check warnings would litter it
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+
+        def error(message):
+            # Unknown options after a verb land here, at the top parser: one line too.
+            raise cli.CliError(f"{message} (see manage.py eas --help)", returncode=2)
+
+        parser.error = error
+        return parser
+
     def add_arguments(self, parser):
         verbs = parser.add_subparsers(
             dest="verb", metavar="VERB", required=True, parser_class=VerbParser
