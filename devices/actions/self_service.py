@@ -21,7 +21,9 @@ def may_self_approve(user, device: MobileDevice, org: OrgSettings | None = None)
     org = org or OrgSettings.load()
     if org.self_approval == SelfApproval.NEVER:
         return "Your organisation does not let users approve their own devices; ask the helpdesk."
-    if user is None or device.mailbox.user_id != user.pk:
+    # An anonymous user's pk is None, like a shared mailbox's missing login.
+    owner = device.mailbox.user_id
+    if user is None or not user.is_authenticated or owner is None or owner != user.pk:
         return "You can only approve your own devices."
     if device.access_state != AccessState.QUARANTINED:
         return "Only a device waiting in quarantine can be approved."
