@@ -199,3 +199,13 @@ def test_help_desk_sees_create_a_rule_disabled_with_the_reason(world, hd, admin)
         page = admin.get(url).content.decode()
         assert f"/rules/new?device={world.alice_phone.pk}" in page
         assert reason not in page
+
+
+def test_a_device_blocked_by_policy_points_at_its_mailbox(world, admin):
+    admin.post(
+        f"/mailboxes/{world.alice_box.pk}/", {"op": "activesync", "activesync_enabled": "false"}
+    )
+    page = html.unescape(admin.get(f"/devices/{world.alice_phone.pk}/").content.decode())
+    assert "Blocked because ActiveSync is turned off for the mailbox alice." in page
+    assert "ActiveSync is off for" in page
+    assert f'action="/devices/{world.alice_phone.pk}/allow"' not in page

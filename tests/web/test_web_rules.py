@@ -201,3 +201,13 @@ def test_help_desk_reads_rules_but_cannot_change_them(world):
     assert 'href="/rules/new"' not in text
     assert f"/rules/{world.rule.pk}/edit" not in text
     assert client.get("/rules/test?device_type=iPhone").status_code == 200
+
+
+def test_the_help_desk_is_told_why_it_cannot_create_a_rule(world):
+    client = Client()
+    client.force_login(world.helpdesk)
+    response = client.get(f"/rules/new?device={world.alice_phone.pk}")
+    assert response.status_code == 403
+    assert "Only Organization Management can create or change device access rules." in _text(
+        response
+    )
