@@ -4,6 +4,7 @@ Embedded default: SQLite under var/, mail written to files under var/mail/,
 Celery tasks run in-process after commit. See README "Configuration".
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from .env import database_from_url, envbool, envint, envlist, envstr, secret_key
@@ -35,10 +36,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ecp.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -46,6 +49,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "ecp.urls"
@@ -209,3 +213,43 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
 }
+
+# --- Security (docs/RELIABILITY.md, "Security settings"; tests/test_security_*.py) ---
+# The defaults serve plain http on 127.0.0.1 (`make run`); ecp/settings_production.py
+# turns every switch on for TLS behind nginx, and `manage.py check --deploy` is clean there.
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own):
+ECP_BEHIND_TLS_PROXY = envbool("ECP_BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if ECP_BEHIND_TLS_PROXY else None
+SECURE_SSL_REDIRECT = envbool("ECP_SSL_REDIRECT", False)
+# nginx's auth_request and mirror, and health probes, reach ECP over loopback http.
+SECURE_REDIRECT_EXEMPT = [r"^eas/", r"^Microsoft-Server-ActiveSync", r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = envint("ECP_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("ECP_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("ECP_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"  # and CSP frame-ancestors 'none' (ecp/security.py): nobody frames Allow
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("ECP_SECURE_COOKIES", False)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # forms carry the token; no script reads the cookie
+# Lax, not Strict: following the link in a notification mail keeps the session.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# Sign-in brute force (django-axes): 10 failures of one login from one address lock that
+# pair for 15 minutes; the real user from another address is not locked out. Counted in
+# the database, so every worker process sees the same count.
+AUTHENTICATION_BACKENDS = [
+    "ecp.security.SignInLockout",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("ECP_SIGNIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("ECP_SIGNIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "ecp.security.client_ip"
+AXES_WHITELIST_CALLABLE = "ecp.security.not_a_sign_in"
+AXES_HANDLER = "ecp.security.SignInAttempts"
+AXES_SENSITIVE_PARAMETERS = ["password", "old_password", "new_password1", "new_password2"]
+AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
