@@ -236,20 +236,24 @@ class _MailboxRow:
 
 
 def _mailbox_alias(values: dict[str, str], address: str) -> str:
-    """The Alias column, else the last part of Identity, SamAccountName or the address."""
+    """The Alias column, else SamAccountName, the last part of Identity or the address's.
+
+    Get-CASMailbox has no Alias; its Identity is the object's name, often
+    "Jane Doe". SamAccountName is the login the devices sign in with.
+    """
     if values.get("alias"):
         if not _valid_alias(values["alias"]):
             raise ActionError(f"{values['alias']!r} is not a valid alias.")
         return values["alias"]
     identity = _segments(values.get("identity", ""))
     for candidate in (
-        identity[-1] if identity else "",
         values.get("samaccountname", ""),
+        identity[-1] if identity else "",
         address.partition("@")[0],
     ):
         if _valid_alias(candidate):
             return candidate
-    raise ActionError("no usable alias in Alias, Identity, SamAccountName or PrimarySmtpAddress.")
+    raise ActionError("no usable alias in Alias, SamAccountName, Identity or PrimarySmtpAddress.")
 
 
 def _read_mailbox(line: int, values: dict[str, str]) -> _MailboxRow:

@@ -17,8 +17,9 @@ number and then nothing at all is imported."""
 
 MAILBOX_HELP = f"""\
 Columns (Get-CASMailbox):
-  Alias, or else Identity ("contoso.com/Users/jdoe": its last part),
-      SamAccountName or the part of PrimarySmtpAddress before the "@"
+  Alias, or else SamAccountName, the last part of Identity
+      ("contoso.com/Users/jdoe") or the part of PrimarySmtpAddress before "@",
+      whichever first is a valid alias (letters, digits, '.', '_', '-')
   PrimarySmtpAddress     required
   DisplayName or Name    default: the alias
   ActiveSyncEnabled      True or False; default True
@@ -54,6 +55,8 @@ Columns (Get-MobileDevice):
   DeviceTelephoneNumber, ClientVersion
   FirstSyncTime          first seen: ISO 8601, M/d/yyyy h:mm:ss tt (en-US) or
                          d.M.yyyy H:mm:ss; without an offset it is local time
+  LastSuccessSync        last seen, when present (Get-MobileDeviceStatistics);
+                         default: FirstSyncTime
   DeviceAccessState, DeviceAccessStateReason
                          Exchange's decision (see below)
 
