@@ -63,17 +63,27 @@ def demo(live_server):
 @pytest.fixture
 def new_page(browser, live_server):
     """new_page(viewport=DESKTOP) -> a page in a fresh context, against the live server."""
-    contexts = []
+    contexts, violations = [], []
 
     def make(viewport=DESKTOP):
         context = browser.new_context(viewport=viewport, base_url=live_server.url)
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda message: (
+                violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert violations == [], "the pages must work under the Content-Security-Policy"
 
 
 def sign_in(page, username, password):
