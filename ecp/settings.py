@@ -176,6 +176,8 @@ EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 ECP_BASE_URL = envstr("ECP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Seconds before a mail's first retry after a transient SMTP error; doubles per attempt.
 ECP_MAIL_BACKOFF_BASE = envint("ECP_MAIL_BACKOFF_BASE", 30)
+# Seconds before a mail claimed by a worker that died mid-send may be sent again.
+ECP_MAIL_SENDING_TIMEOUT = envint("ECP_MAIL_SENDING_TIMEOUT", 300)
 
 # The gate trusts X-Real-IP (the device's address) only from these proxies.
 ECP_TRUSTED_PROXIES = envlist("ECP_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
@@ -236,6 +238,10 @@ CSRF_COOKIE_HTTPONLY = True  # forms carry the token; no script reads the cookie
 # Lax, not Strict: following the link in a notification mail keeps the session.
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# The gate fails closed when PostgreSQL is down (503). Opt in (seconds > 0) to let devices
+# it allowed within that time keep syncing during an outage (devices/gate/outage.py).
+ECP_GATE_OUTAGE_CACHE_SECONDS = envint("ECP_GATE_OUTAGE_CACHE_SECONDS", 0)
 
 # Sign-in brute force (django-axes): 10 failures of one login from one address lock that
 # pair for 15 minutes; the real user from another address is not locked out. Counted in

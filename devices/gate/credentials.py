@@ -100,6 +100,22 @@ def _safe_cache(method: str, *args, **kwargs):
         return None
 
 
+def _failures_key(login: str, client: str) -> str:
+    return "gate:fail:" + _mac("fail", login.lower(), client)
+
+
+def check_throttle(login: str, client: str) -> None:
+    """Raise Throttled after MAX_FAILURES failures of this login from this address."""
+    if (_safe_cache("get", _failures_key(login, client)) or 0) >= MAX_FAILURES:
+        raise Throttled("too many failed sign-ins for this login from this address")
+
+
+def count_failure(login: str, client: str) -> None:
+    key = _failures_key(login, client)
+    if _safe_cache("add", key, 1, FAILURE_WINDOW) is False:
+        _safe_cache("incr", key)
+
+
 def check(request, login: str, password: str):
     """The active user these credentials belong to, with its mailbox loaded.
 
@@ -116,15 +132,10 @@ def check(request, login: str, password: str):
             return user
         _safe_cache("delete", pair_key)
 
-    failures_key = "gate:fail:" + _mac("fail", login.lower(), client)
-    failures = _safe_cache("get", failures_key) or 0
-    if failures >= MAX_FAILURES:
-        raise Throttled("too many failed sign-ins for this login from this address")
-
+    check_throttle(login, client)
     user = authenticate(request, username=_username_for(login), password=password)
     if user is None or not user.is_active:
-        if _safe_cache("add", failures_key, 1, FAILURE_WINDOW) is False:
-            _safe_cache("incr", failures_key)
+        count_failure(login, client)
         raise BadCredentials("wrong login or password")
     _safe_cache("set", pair_key, {"uid": user.pk, "fp": _fingerprint(user)}, CACHE_TTL)
     return User.objects.select_related("mailbox").get(pk=user.pk)

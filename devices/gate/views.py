@@ -26,7 +26,7 @@ from devices.audit import Actor
 from devices.eas import COMMANDS, MAX_BODY, EASParseError, extract_device_information, parse_query
 from devices.models import AccessState, AuditSource, MobileDevice, OrgSettings
 
-from . import credentials
+from . import credentials, outage
 
 PROTOCOL_VERSIONS = "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
 PROTOCOL_COMMANDS = ",".join(sorted(COMMANDS))
@@ -47,6 +47,7 @@ class Answer:
     state: str = ""
     reason: str = ""
     detail: str = ""
+    degraded: bool = False  # answered from the outage cache (devices.gate.outage)
 
     def response(self) -> HttpResponse:
         body = "" if self.status in (200, 204) else (self.detail or "denied") + "\n"
@@ -59,6 +60,10 @@ class Answer:
             response["WWW-Authenticate"] = 'Basic realm="ActiveSync"'
         if self.status == 429:
             response["Retry-After"] = str(credentials.FAILURE_WINDOW)
+        if self.status == 503:
+            response["Retry-After"] = "30"
+        if self.degraded:
+            response[outage.HEADER] = "database-unavailable"
         return response
 
 
@@ -196,12 +201,18 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         device = actions.record_contact(actor, mailbox, contact, redecide=redecide)
     else:
         actions.touch_last_seen(device)
+    outage.note(*header, parsed, device.access_state, device.access_state_reason)
     return _verdict(device, parsed.command)
 
 
-def _unavailable() -> HttpResponse:
-    # Fail closed: without the database nobody is let in.
-    return Answer(503, detail="access control database unavailable").response()
+def _unavailable(request, raw_query: str) -> Answer:
+    """Fail closed: without the database nobody is let in, unless the opt-in
+    outage cache remembers these credentials on this device as Allowed."""
+    remembered = outage.remembered(request, raw_query)
+    if remembered is None:
+        return Answer(503, detail="access control database unavailable")
+    state, reason = remembered
+    return Answer(200, state, reason, degraded=True)
 
 
 @csrf_exempt
@@ -218,12 +229,11 @@ def activesync(request):
         response = HttpResponse("use POST or OPTIONS\n", status=405, content_type="text/plain")
         response["Allow"] = "OPTIONS,POST"
         return response
+    query = request.META.get("QUERY_STRING", "")
     try:
-        answer = decide_request(
-            request, request.META.get("QUERY_STRING", ""), read_body=True, throttle_status=429
-        )
+        answer = decide_request(request, query, read_body=True, throttle_status=429)
     except DatabaseError:
-        return _unavailable()
+        answer = _unavailable(request, query)
     return answer.response()
 
 
@@ -249,7 +259,7 @@ def auth_request(request):
         # nginx accepts only 2xx, 401 and 403 from auth_request: throttling is a 401.
         answer = decide_request(request, query, read_body=False, throttle_status=401)
     except DatabaseError:
-        return _unavailable()
+        answer = _unavailable(request, query)
     return answer.response()
 
 
@@ -264,7 +274,7 @@ def observe(request):
     try:
         answer = decide_request(request, query, read_body=True, throttle_status=401)
     except DatabaseError:
-        return _unavailable()
+        answer = _unavailable(request, query)
     if answer.status in (200, 403) and answer.state:
         answer.status = 204
     return answer.response()
