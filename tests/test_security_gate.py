@@ -166,7 +166,10 @@ def test_a_blocked_device_is_forgotten_at_its_next_request(alice, outage_cache):
 def test_the_memory_expires(alice, outage_cache, settings):
     assert sync().status_code == 200
     settings.ECP_GATE_OUTAGE_CACHE_SECONDS = 1
-    with DatabaseDown(), mock.patch.object(outage.time, "time", return_value=outage.time.time() + 2):
+    with (
+        DatabaseDown(),
+        mock.patch.object(outage.time, "time", return_value=outage.time.time() + 2),
+    ):
         assert sync().status_code == 503
 
 
