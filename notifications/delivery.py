@@ -3,12 +3,15 @@
 The claim is a conditional UPDATE (pending -> sending), so two workers, a
 retried task and the sweep can all try one row and only one sends it. A row
 stuck in `sending` (its worker died) becomes claimable again after
-SENDING_TIMEOUT. Transient SMTP errors put the row back to pending with an
-exponential backoff and jitter; permanent ones, or too many attempts, fail it.
+SENDING_TIMEOUT (ECP_MAIL_SENDING_TIMEOUT); a task that finds its row claimed
+by such an attempt waits for that (`claim_expires_in`). Transient SMTP errors
+put the row back to pending with an exponential backoff and jitter;
+permanent ones, or too many attempts, fail it.
 """
 
 import hashlib
 import logging
+import math
 import random
 import smtplib
 import socket
@@ -26,7 +29,7 @@ from .rendering import render
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-SENDING_TIMEOUT = timedelta(minutes=5)
+SENDING_TIMEOUT = timedelta(seconds=settings.ECP_MAIL_SENDING_TIMEOUT)
 BACKOFF_MAX = 3600  # seconds; the first retry waits settings.ECP_MAIL_BACKOFF_BASE
 
 
@@ -66,6 +69,22 @@ def claim(pk: int) -> Notification | None:
     if not updated:
         return None
     return Notification.objects.get(pk=pk)
+
+
+def claim_expires_in(pk: int) -> int | None:
+    """Seconds until the claim of another attempt (maybe a dead worker's) on a row goes stale.
+
+    None when the row is not being sent.
+    """
+    claimed_at = (
+        Notification.objects.filter(pk=pk, status=Status.SENDING)
+        .values_list("claimed_at", flat=True)
+        .first()
+    )
+    if claimed_at is None:
+        return None
+    left = (claimed_at + SENDING_TIMEOUT - timezone.now()).total_seconds()
+    return max(1, math.ceil(left) + 1)
 
 
 def message_id(row: Notification) -> str:

@@ -30,6 +30,11 @@ def send_notification(self, pk: int) -> str:
     outcome = delivery.deliver(pk)
     if outcome.status == "retry" and not _eager(self):
         raise self.retry(countdown=outcome.retry_in)
+    if outcome.status == "skipped" and not _eager(self):
+        # Redelivered after its worker died mid-send: wait for that claim to go stale.
+        wait = delivery.claim_expires_in(pk)
+        if wait is not None:
+            raise self.retry(countdown=wait)
     return outcome.status
 
 
@@ -41,6 +46,10 @@ def send_batch(self, pks: list[int]) -> dict:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
         if outcome.status == "retry" and not _eager(self):
             send_notification.apply_async((pk,), countdown=outcome.retry_in)
+        if outcome.status == "skipped" and not _eager(self):
+            wait = delivery.claim_expires_in(pk)
+            if wait is not None:
+                send_notification.apply_async((pk,), countdown=wait)
     return counts
 
 
