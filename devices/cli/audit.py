@@ -72,18 +72,15 @@ def register(verbs) -> None:
 
 def parse_when(value: str, option: str = "--since") -> tuple[datetime, bool]:
     """The instant an ISO date or date-time names, and whether it was a date only."""
-    is_day = False
+    # The date first: parse_datetime also reads a bare date, as midnight.
     try:
-        when = parse_datetime(value.strip())
-        if when is None:
-            day = parse_date(value.strip())
-            when = datetime.combine(day, time.min) if day else None
-            is_day = True
+        day = parse_date(value.strip())
+        when = datetime.combine(day, time.min) if day else parse_datetime(value.strip())
     except ValueError:  # well-formed but impossible, e.g. 2025-02-30
-        when = None
+        day = when = None
     if when is None:
         raise CliError(f"{option} takes an ISO date or date-time, not {value!r}.")
-    return (timezone.make_aware(when) if timezone.is_naive(when) else when), is_day
+    return (timezone.make_aware(when) if timezone.is_naive(when) else when), day is not None
 
 
 def parse_since(value: str) -> datetime:
