@@ -2,6 +2,7 @@
 page /account/tokens/ and `eas new-api-token`."""
 
 import hashlib
+import io
 import re
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 
 from api import tokens
 from api.models import ApiToken
+from devices.models import AuditEvent
 from tests import test_api_support as support
 
 cast = support.cast  # the shared fixture
@@ -223,3 +225,35 @@ def test_the_cli_names_an_unknown_login(cast):
     with pytest.raises(CommandError, match="No login 'nobody'"):
         call_command("eas", "new-api-token", "nobody")
     assert not ApiToken.objects.exists()
+
+
+# ---------------------------------------------------------------------------
+# audit: who made or revoked a token, never the key
+
+
+def _token_events():
+    return list(AuditEvent.objects.filter(object_type="ApiToken").order_by("id"))
+
+
+def test_creating_and_revoking_a_token_on_the_page_is_audited_without_the_key(alice, page):
+    key = page.post(PAGE, {"name": "ticket system"}).context["new_key"]
+    token = ApiToken.objects.get(name="ticket system")
+    page.post(f"{PAGE}{token.pk}/revoke")
+    created, revoked = _token_events()
+    assert (created.action, created.source, created.actor_name) == (
+        "api_token.create",
+        "ui",
+        "alice",
+    )
+    assert revoked.action == "api_token.revoke"
+    assert token.prefix in created.object_repr
+    for event in (created, revoked):
+        assert key not in f"{event.object_repr} {event.message} {event.before} {event.after}"
+
+
+def test_a_token_made_with_the_cli_is_audited_with_source_cli(alice):
+    out = io.StringIO()
+    call_command("eas", "new-api-token", "alice", "--name", "nightly", stdout=out)
+    (event,) = _token_events()
+    assert (event.action, event.source) == ("api_token.create", "cli")
+    assert out.getvalue().strip() not in event.message

@@ -5,6 +5,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from devices import actions
+from devices.web import actor_for
+
 from .. import tokens
 from ..models import ApiToken
 
@@ -17,9 +20,13 @@ def token_list(request):
     new_key, error = None, None
     if request.method == "POST":
         try:
-            token, new_key = tokens.create_token(request.user, request.POST.get("name"))
-        except tokens.TokenError as e:
+            result = actions.create_api_token(
+                actor_for(request), request.user, request.POST.get("name")
+            )
+        except actions.ActionError as e:
             error = str(e)
+        else:
+            _, new_key = result.obj
     response = render(
         request,
         "api/tokens.html",
@@ -40,7 +47,7 @@ def token_list(request):
 @login_required
 def revoke(request, pk):
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
-    if tokens.revoke_token(token):
+    if actions.revoke_api_token(actor_for(request), token).count:
         messages.success(request, f"Revoked the token {token.name} ({token.prefix}…).")
     else:
         messages.info(request, f"The token {token.name} was already revoked.")

@@ -11,6 +11,7 @@ One module per object type; this package exports them all, so callers write
 `from devices import actions; actions.allow_device(...)`.
 """
 
+from .accounts import create_api_token, revoke_api_token
 from .base import (
     MAX_DEVICE_ID,
     ActionError,
@@ -67,6 +68,7 @@ __all__ = [
     "allow_device",
     "block_device",
     "contact_changes",
+    "create_api_token",
     "create_mailbox",
     "create_policy",
     "create_rule",
@@ -93,6 +95,7 @@ __all__ = [
     "remove_device",
     "remove_org_device_id",
     "resend_notification",
+    "revoke_api_token",
     "rule_snapshot",
     "self_approve",
     "set_mailbox",

@@ -2,7 +2,9 @@
 
 from django.contrib.auth import get_user_model
 
-from api import tokens
+from devices import actions
+from devices.audit import Actor
+from devices.models import AuditSource
 
 from . import CliError, add_verb
 
@@ -28,7 +30,8 @@ def new_api_token(out, args) -> None:
     if not user.is_active:
         raise CliError(f"The login {user.get_username()!r} is disabled.")
     try:
-        _, key = tokens.create_token(user, args.name)
-    except tokens.TokenError as e:
+        result = actions.create_api_token(Actor(source=AuditSource.CLI), user, args.name)
+    except actions.ActionError as e:
         raise CliError(str(e)) from None
+    _, key = result.obj
     out.write(key)
