@@ -87,8 +87,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The gate caches verified credentials here. Redis shares them between processes.
 _cache_url = envstr("CACHE_URL")
+# A Redis that hangs must not hang the gate: each call gives up after a second.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _cache_url,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
     if _cache_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }

@@ -76,6 +76,7 @@ class Process:
     def __init__(self, name: str, command: list[str], log: Path, *, env=None, user=None):
         self.name, self.command, self.log, self.env, self.user = name, command, log, env, user
         self.process: subprocess.Popen | None = None
+        self.new_session = False  # its own process group, to kill it with its children
 
     def start(self) -> "Process":
         command = self.command
@@ -89,6 +90,7 @@ class Process:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_this_process,
+                start_new_session=self.new_session,
             )
         return self
 
@@ -115,6 +117,13 @@ class Process:
 
     def kill(self):
         self.stop(signal.SIGKILL)
+
+    def kill_group(self):
+        """SIGKILL to the process and its children at once (a new_session process)."""
+        assert self.new_session
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
 
 def child_pids(pid: int) -> list[int]:
@@ -324,6 +333,13 @@ class Worker(Process):
             *("--without-gossip", "--without-mingle", "--without-heartbeat"),
         ]
         super().__init__(name, command, tmp / f"{name}.log", env=env)
+        self.new_session = True
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 10):
+        super().stop(sig, timeout)
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # pool children left behind
 
     def start(self) -> "Worker":
         super().start()
@@ -398,3 +414,80 @@ def barrier(send_task, inbox: Inbox, make_row, on_timeout=lambda: ""):
     row = make_row()
     send_task.delay(row.pk)
     eventually(lambda: inbox.to(row.recipient), "the barrier mail", on_timeout=on_timeout)
+
+
+# --- this process's Celery client -------------------------------------------------------------
+
+
+class Publishing:
+    """Send this process's tasks (after-commit deliveries, the sweep) to a private broker."""
+
+    KEYS = ("broker_url", "task_always_eager", "broker_connection_retry_on_startup")
+
+    def __init__(self, app, url: str):
+        self.app, self.url = app, url
+        self.saved = {key: app.conf[key] for key in self.KEYS}
+
+    def __enter__(self):
+        self.app.conf.update(broker_url=self.url, task_always_eager=False)
+        self._drop_pools()
+        return self
+
+    def __exit__(self, *exc):
+        self.app.conf.update(self.saved)
+        self._drop_pools()
+
+    def _drop_pools(self):
+        # Connections are pooled per broker URL: a new URL needs new pools.
+        self.app._pool = None
+        self.app.amqp._producer_pool = None
+
+    def idle(self) -> bool:
+        """The worker has nothing running, reserved or waiting for its countdown."""
+        inspect = self.app.control.inspect(
+            timeout=2.0, limit=1
+        )  # one worker: its reply ends the wait
+        replies = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+        if any(reply is None for reply in replies):
+            return False  # no answer yet
+        return not any(tasks for reply in replies for tasks in reply.values())
+
+
+class MailStack:
+    """A private Redis (broker and cache), an SMTP server, a worker, and optionally the gate.
+
+    They share the test database pytest-django made (transactional tests: the
+    processes only see committed rows).
+    """
+
+    def __init__(self, tmp: Path, database: str, *, pool="solo", gate=False, **env):
+        self.tmp = tmp
+        self.redis = PrivateRedis(tmp).start()
+        self.smtp = Smtp()
+        self.env = project_env(
+            DATABASE_URL=database,
+            CELERY_BROKER_URL=self.redis.url(0),
+            CACHE_URL=self.redis.url(1),
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=self.smtp.port,
+            **env,
+        )
+        self.pool = pool
+        self.worker = self.new_worker()
+        self.gunicorn = Gunicorn(tmp, self.env, workers=2).start() if gate else None
+
+    def new_worker(self, name="worker") -> Worker:
+        return Worker(self.tmp, self.env, "celery", pool=self.pool, name=name).start()
+
+    def tails(self) -> str:
+        parts = [self.worker.tail()]
+        if self.gunicorn is not None:
+            parts.append(self.gunicorn.tail())
+        return "\n".join(parts)
+
+    def stop(self):
+        for process in (self.gunicorn, self.worker):
+            if process is not None:
+                process.stop()
+        self.smtp.stop()
+        self.redis.stop()
