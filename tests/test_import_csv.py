@@ -459,6 +459,15 @@ def test_any_encoding_and_separator_export_csv_writes(tmp_path, encoding, delimi
 
 
 @pytest.mark.django_db
+def test_dash_reads_standard_input(tmp_path, monkeypatch):
+    path = export_csv(tmp_path / "m.csv", CAS_TYPE, CAS_COLUMNS, [cas("jdoe", "jdoe@contoso.com")])
+    with open(path, "rb") as f:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(f.read())))
+    eas("import-mailboxes", "-")
+    assert Mailbox.objects.get().alias == "jdoe"
+
+
+@pytest.mark.django_db
 def test_column_names_in_any_case_and_order(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("primarysmtpaddress,ALIAS,activesyncenabled\njdoe@contoso.com,jdoe,FALSE\n")

@@ -30,8 +30,8 @@ Export-Csv writes a list property as its type name ("System.String[]") unless
 it is expanded; such a value is an error, not an empty list, so that no
 allowed device is lost on the way. Export the lists joined:
 
-  Get-CASMailbox -ResultSize Unlimited | Select-Object Alias, PrimarySmtpAddress,
-    DisplayName, ActiveSyncEnabled,
+  Get-CASMailbox -ResultSize Unlimited | Select-Object SamAccountName,
+    PrimarySmtpAddress, DisplayName, ActiveSyncEnabled,
     @{{n='ActiveSyncAllowedDeviceIDs';e={{$_.ActiveSyncAllowedDeviceIDs -join ';'}}}},
     @{{n='ActiveSyncBlockedDeviceIDs';e={{$_.ActiveSyncBlockedDeviceIDs -join ';'}}}} |
     Export-Csv mailboxes.csv -Encoding UTF8

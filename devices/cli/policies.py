@@ -50,7 +50,9 @@ def register(verbs) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--default-access-level", required=True, metavar="Allow|Block|Quarantine")
-    _domain_option(p, "mail domains whose mailboxes follow the policy (repeatable)")
+    _domain_option(
+        p, "mail domains whose mailboxes follow the policy (several, or repeat the option)"
+    )
     p.add_argument("--priority", type=int, metavar="N", help="0 to 10000, default 100")
 
     p = add_verb(
