@@ -28,6 +28,7 @@ REASON_TEXT = {
     AccessReason.DEVICE_RULE: "a device access rule",
     AccessReason.POLICY: "ActiveSync being turned off for the mailbox",
     AccessReason.UPGRADE: "an upgrade",
+    AccessReason.ORG_LIST: "the organisation-wide list of allowed DeviceIds",
 }
 _CHUNK = 1000
 

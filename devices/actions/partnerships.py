@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from ..audit import Actor, record
-from ..models import DeviceIdList, Mailbox, MailboxDeviceId, MobileDevice
+from ..models import AccessState, DeviceIdList, Mailbox, MailboxDeviceId, MobileDevice
 from .base import (
     ActionError,
     AuditAfter,
@@ -91,6 +91,8 @@ def allow_and_replace(actor: Actor, device: MobileDevice, old: MobileDevice) -> 
     """
     if old.mailbox_id != device.mailbox_id or old.pk == device.pk:
         raise ActionError("A device can only replace another device of the same mailbox.")
+    if old.access_state != AccessState.ALLOWED:
+        raise ActionError(f"{old.device_id} is not an approved device; nothing to replace.")
     mailbox = device.mailbox
     result = set_device_list(
         actor,

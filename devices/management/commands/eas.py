@@ -18,6 +18,7 @@ from devices.cli import (
     devices,
     imports,
     lifecycle,
+    mail,
     mailboxes,
     org,
     policies,
@@ -36,6 +37,7 @@ VERB_MODULES = (
     imports,
     api_tokens,
     simulate,
+    mail,
 )
 
 
