@@ -10,13 +10,10 @@ object, source, date range), the filters the audit page offers.
 """
 
 import base64
-import io
-import json
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import QuerySet  # backdating bypasses the append-only guard
 from django.test import Client
@@ -26,19 +23,10 @@ from api import tokens
 from devices import actions, evaluation, tasks
 from devices.audit import Actor
 from devices.models import AccessState, AuditEvent, AuditSource, MobileDevice
+from tests.cli_support import eas, eas_json
 from tests.web.conftest import PASSWORD, build_world, contact
 
 GATE_URL = "/Microsoft-Server-ActiveSync"
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def eas_json(*args):
-    return json.loads(eas(*args, "--format", "json"))
 
 
 @pytest.fixture(autouse=True)

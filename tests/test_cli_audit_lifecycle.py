@@ -6,7 +6,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import QuerySet  # backdating bypasses the append-only guard
 from django.utils import timezone
@@ -22,6 +21,7 @@ from devices.models import (
     MailboxDeviceId,
     MobileDevice,
 )
+from tests.cli_support import eas, eas_json
 
 AUDIT_KEYS = {
     "time",
@@ -36,16 +36,6 @@ AUDIT_KEYS = {
     "client_ip",
     "request_id",
 }
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def eas_json(*args):
-    return json.loads(eas(*args, "--format", "json"))
 
 
 @pytest.fixture

@@ -2,14 +2,8 @@
 
 import csv
 import io
-import json
-import os
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from devices import actions
@@ -22,6 +16,7 @@ from devices.models import (
     MobileDevice,
     OrgSettings,
 )
+from tests.cli_support import eas, eas_json, run_eas
 
 ORG_KEYS = {
     "default_access_level",
@@ -30,30 +25,6 @@ ORG_KEYS = {
     "discovery_window_minutes",
     "updated_at",
 }
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def eas_json(*args):
-    return json.loads(eas(*args, "--format", "json"))
-
-
-def run_eas(tmp_path, *args) -> subprocess.CompletedProcess:
-    """`python manage.py eas ...` in a child process whose database is never opened."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["ECP_VAR_DIR"] = str(tmp_path)
-    return subprocess.run(
-        [sys.executable, "manage.py", "eas", *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def org_state() -> dict:

@@ -2,10 +2,8 @@
 
 import csv
 import io
-import json
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from devices import actions
@@ -17,6 +15,7 @@ from devices.models import (
     DeviceAccessRule,
     MobileDevice,
 )
+from tests.cli_support import eas, eas_json
 
 RULE_KEYS = [
     "id",
@@ -27,16 +26,6 @@ RULE_KEYS = [
     "created_by",
     "created_at",
 ]
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def eas_json(*args):
-    return json.loads(eas(*args, "--format", "json"))
 
 
 def rules() -> list[tuple]:

@@ -1,22 +1,15 @@
 """eas send-pending: the mail sweep without a broker."""
 
-import io
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
 from django.utils import timezone
 
 from devices import actions
 from devices.models import MobileDevice
 from notifications.models import Notification, Status
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+from tests.cli_support import eas
 
 
 @pytest.fixture

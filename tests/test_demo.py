@@ -1,12 +1,10 @@
 """devices.demo.seed_demo and `eas seed-demo`."""
 
-import io
 import stat
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
@@ -23,6 +21,7 @@ from devices.models import (
     OrgSettings,
 )
 from devices.permissions import HELP_DESK_GROUP
+from tests.cli_support import eas
 
 # Every state a consistent database can hold at once under the default Quarantine.
 # (Allowed / Global needs the default Allow, so it cannot sit next to Quarantined / Global.)
@@ -35,12 +34,6 @@ EXPECTED_STATES = {
     (AccessState.QUARANTINED, AccessReason.GLOBAL),
     (AccessState.DEVICE_DISCOVERY, AccessReason.GLOBAL),
 }
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,10 @@ and Get-MobileDevice export, most of which the import ignores.
 """
 
 import io
-import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 
 import pytest
-from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -34,6 +30,7 @@ from devices.models import (
     MobileDevice,
 )
 from notifications.models import Kind, Notification
+from tests.cli_support import eas, run_eas
 
 CAS_TYPE = "#TYPE Microsoft.Exchange.Data.Directory.Management.CASMailbox"
 DEVICE_TYPE = "#TYPE Microsoft.Exchange.Data.Directory.Management.MobileDevice"
@@ -135,26 +132,6 @@ def mobile(user, device_id, state="Allowed", reason="Global", **extra):
         "Guid": "5d6e7f80-1a2b-4c3d-8e9f-abcdefabcdef",
         **extra,
     }
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def run_eas(tmp_path, *args) -> subprocess.CompletedProcess:
-    """`python manage.py eas ...` in a child process whose database is never opened."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["ECP_VAR_DIR"] = str(tmp_path)
-    return subprocess.run(
-        [sys.executable, "manage.py", "eas", *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def everything() -> tuple:

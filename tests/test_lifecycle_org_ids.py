@@ -5,15 +5,12 @@ such an id are Allowed / OrgAllowList in every mailbox, unless the mailbox's
 own lists say otherwise; rules come after.
 """
 
-import io
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from devices import actions
@@ -27,19 +24,10 @@ from devices.models import (
     MobileDevice,
     OrgDeviceId,
 )
+from tests.cli_support import eas, eas_json
 
 GATE = Actor(source=AuditSource.GATE)
 LOANER = "LoanPool0001"
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def eas_json(*args):
-    return json.loads(eas(*args, "--format", "json"))
 
 
 def run_eas(tmp_path, *args) -> subprocess.CompletedProcess:

@@ -6,13 +6,11 @@ end_discovery_windows: decides the devices whose discovery window ended
 without DeviceInformation.
 """
 
-import io
 import json
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
@@ -27,14 +25,9 @@ from devices.models import (
     MobileDevice,
     OrgSettings,
 )
+from tests.cli_support import eas
 
 GATE = Actor(source=AuditSource.GATE)
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
 
 
 def contact(mailbox, device_id, info=True):

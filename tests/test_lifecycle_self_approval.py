@@ -5,12 +5,10 @@ always. Only the mailbox's owner, only a quarantined device; the admins get a
 mail (kind admin-self-approved) and the audit event says self-service.
 """
 
-import io
 import json
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from devices import actions
@@ -27,15 +25,10 @@ from devices.models import (
     SelfApproval,
 )
 from notifications.models import Kind, Notification
+from tests.cli_support import eas
 
 GATE = Actor(source=AuditSource.GATE)
 ADMINS = ["helpdesk@example.org", "security@example.org"]
-
-
-def eas(*args) -> str:
-    out = io.StringIO()
-    call_command("eas", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
 
 
 def contact(mailbox, device_id, device_type="iPhone"):
