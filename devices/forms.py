@@ -1,11 +1,13 @@
 """The ECP's forms: plain forms.Form, validated field by field.
 
-The list filters live here too, so that one definition decides what a query
-string may ask for (NetBox's "one filter serves the page and the API").
+The device lists filter with devices.filters.DeviceFilterSet, the definition
+the REST API uses too (NetBox's "one filter serves the page and the API");
+the sorts and waiting ages live there. The other lists' filters are here.
 """
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
+import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -13,36 +15,19 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .actions import MAX_DEVICE_ID
+from .filters import DeviceFilterSet
 from .models import (
     AccessLevel,
-    AccessState,
     AdminMailMode,
+    AuditSource,
     Characteristic,
     DeviceClass,
     DeviceIdList,
+    SelfApproval,
 )
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
-
-AGES = {
-    "1h": ("waiting more than an hour", timedelta(hours=1)),
-    "1d": ("waiting more than a day", timedelta(days=1)),
-    "7d": ("waiting more than a week", timedelta(days=7)),
-    "30d": ("waiting more than 30 days", timedelta(days=30)),
-}
-
-# sort key -> (label, order_by)
-DEVICE_SORTS = {
-    "waiting": ("Waiting longest first", ("state_changed_at", "id")),
-    "-waiting": ("Waiting shortest first", ("-state_changed_at", "-id")),
-    "first_seen": ("First seen, oldest first", ("first_seen", "id")),
-    "-first_seen": ("First seen, newest first", ("-first_seen", "-id")),
-    "user": ("User", ("mailbox__alias", "device_key", "id")),
-    "type": ("Device type", ("device_type", "device_model", "id")),
-    "model": ("Model", ("device_model", "device_type", "id")),
-    "state": ("Access state", ("access_state", "mailbox__alias", "id")),
-}
 
 
 def device_families() -> tuple[list[str], list[str]]:
@@ -56,33 +41,8 @@ def device_families() -> tuple[list[str], list[str]]:
     return sorted(types, key=str.casefold), sorted(models, key=str.casefold)
 
 
-def _choices(values, blank_label: str):
-    return [("", blank_label), *((v, v) for v in values)]
-
-
-class DeviceFilterForm(forms.Form):
-    """Search, filters, sorting and page size of the device lists (GET)."""
-
-    q = forms.CharField(label="Search", required=False, max_length=100)
-    state = forms.ChoiceField(
-        label="Access state",
-        required=False,
-        choices=[("", "Any state"), *AccessState.choices],
-    )
-    device_type = forms.CharField(label="Device type", required=False, max_length=64)
-    device_model = forms.CharField(label="Model", required=False, max_length=256)
-    rule = forms.IntegerField(label="Decided by rule", required=False, min_value=1)
-    age = forms.ChoiceField(
-        label="Waiting",
-        required=False,
-        choices=[("", "Any time"), *((k, label) for k, (label, _) in AGES.items())],
-    )
-    sort = forms.ChoiceField(
-        label="Sort by",
-        required=False,
-        choices=[(k, label) for k, (label, _) in DEVICE_SORTS.items()],
-    )
-    per_page = forms.TypedChoiceField(
+def per_page_field() -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
         label="Per page",
         required=False,
         coerce=int,
@@ -90,63 +50,44 @@ class DeviceFilterForm(forms.Form):
         choices=[(n, n) for n in PAGE_SIZES],
     )
 
-    def __init__(self, data=None, *, default_sort: str = "-first_seen", **kwargs):
-        super().__init__(data, **kwargs)
-        self.default_sort = default_sort
+
+def page_size(data) -> int:
+    """The `per_page` a query string asks for, when it is one of PAGE_SIZES."""
+    field = per_page_field()
+    try:
+        return field.clean(data.get("per_page", ""))
+    except ValidationError:
+        return DEFAULT_PAGE_SIZE
+
+
+class DeviceListFilterSet(DeviceFilterSet):
+    """The device pages' filters: the shared ones, plus the rule that decides a device
+    (the rule list links to /devices/?rule=<pk>)."""
+
+    rule = django_filters.NumberFilter(method="filter_rule", label="Decided by this rule.")
+
+    ACTIVE = ("q", "state", "device_type", "device_model", "rule", "age", "mailbox", "device_id")
+
+    def filter_rule(self, queryset, name, value):
+        return queryset.filter(access_rule_id=int(value))
 
     def value(self, name: str):
-        """The cleaned value, or its empty value when the field was invalid."""
-        if not hasattr(self, "cleaned_data"):
-            self.is_valid()
-        if name in self.cleaned_data:
-            return self.cleaned_data[name]
-        if name == "per_page":
-            return DEFAULT_PAGE_SIZE
-        return ""
-
-    def clean_q(self):
-        return self.cleaned_data["q"].strip()
-
-    def filter(self, devices: QuerySet, *, now=None) -> QuerySet:
-        self.is_valid()  # invalid fields are simply not applied
-        q = self.value("q")
-        if q:
-            devices = devices.filter(
-                Q(device_id__icontains=q)
-                | Q(mailbox__alias__icontains=q)
-                | Q(mailbox__display_name__icontains=q)
-                | Q(mailbox__primary_smtp_address__icontains=q)
-                | Q(device_type__icontains=q)
-                | Q(device_model__icontains=q)
-                | Q(device_os__icontains=q)
-                | Q(user_agent__icontains=q)
-                | Q(friendly_name__icontains=q)
-            )
-        if self.value("state"):
-            devices = devices.filter(access_state=self.value("state"))
-        if self.value("device_type"):
-            devices = devices.filter(device_type__iexact=self.value("device_type"))
-        if self.value("device_model"):
-            devices = devices.filter(device_model__iexact=self.value("device_model"))
-        if self.value("rule"):
-            devices = devices.filter(access_rule=self.value("rule"))
-        if self.value("age"):
-            now = now or timezone.now()
-            devices = devices.filter(state_changed_at__lte=now - AGES[self.value("age")][1])
-        return devices.order_by(*DEVICE_SORTS[self.sort_key][1])
+        """The valid value of a filter, or '' (invalid values are not applied)."""
+        self.form.is_valid()
+        value = self.form.cleaned_data.get(name)
+        return "" if value is None else value
 
     @property
     def sort_key(self) -> str:
         return self.value("sort") or self.default_sort
 
     def active(self) -> bool:
-        names = ("q", "state", "device_type", "device_model", "rule", "age")
-        return any(self.value(n) for n in names)
+        return any(self.value(name) not in ("", None) for name in self.ACTIVE)
 
 
 class MailboxFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=100)
-    per_page = DeviceFilterForm.base_fields["per_page"]
+    per_page = per_page_field()
 
     def value(self, name: str):
         if not hasattr(self, "cleaned_data"):
@@ -348,6 +289,20 @@ class OrgSettingsForm(forms.Form):
     allow_health_probes = forms.BooleanField(
         label="Let Exchange health probes through without a partnership", required=False
     )
+    purge_quarantined_after_days = forms.IntegerField(
+        label="Purge quarantined devices after (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="Remove partnerships that have waited in quarantine longer than this. "
+        "Leave empty to keep them until someone decides.",
+    )
+    self_approval = forms.ChoiceField(
+        label="Users may approve their own quarantined devices",
+        choices=SelfApproval.choices,
+        widget=forms.RadioSelect,
+        help_text="From My devices; the admin mail recipients are told about each approval.",
+    )
 
     FIELDS = (
         "default_access_level",
@@ -359,6 +314,8 @@ class OrgSettingsForm(forms.Form):
         "admin_digest_minutes",
         "new_device_alert",
         "allow_health_probes",
+        "purge_quarantined_after_days",
+        "self_approval",
     )
 
     @classmethod
@@ -404,3 +361,195 @@ class ActiveSyncForm(forms.Form):
         choices=[("true", "On"), ("false", "Off")],
         coerce=lambda v: v == "true",
     )
+
+
+class PolicyForm(forms.Form):
+    """An access policy: a default access level for part of the organisation."""
+
+    name = forms.CharField(label="Name", max_length=100)
+    default_access_level = forms.ChoiceField(
+        label="Default access level",
+        choices=AccessLevel.choices,
+        initial=AccessLevel.QUARANTINE,
+        help_text="Used in place of the organisation default for its mailboxes' new devices.",
+    )
+    domains = forms.CharField(
+        label="Mail domains",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line (or separated by commas): every mailbox whose primary SMTP "
+        "address is in one of them follows this policy, unless it is an explicit member of "
+        "another.",
+    )
+    priority = forms.IntegerField(
+        label="Priority",
+        min_value=0,
+        max_value=10000,
+        initial=100,
+        help_text="When several policies name a mailbox's domain, the lowest number wins.",
+    )
+
+    @classmethod
+    def initial_from(cls, policy) -> dict:
+        return {
+            "name": policy.name,
+            "default_access_level": policy.default_access_level,
+            "domains": "\n".join(policy.domains),
+            "priority": policy.priority,
+        }
+
+    def clean_name(self):
+        value = self.cleaned_data["name"].strip()
+        if not value:
+            raise ValidationError("A policy needs a name.")
+        return value
+
+    def clean_domains(self):
+        raw = self.cleaned_data["domains"]
+        for separator in (",", ";", " ", "\t"):
+            raw = raw.replace(separator, "\n")
+        return [d.strip() for d in raw.splitlines() if d.strip()]
+
+    def policy_values(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in ("name", "default_access_level", "domains", "priority")
+        }
+
+
+class MailboxPolicyForm(forms.Form):
+    """Explicit membership of an access policy, or none: follow the domain."""
+
+    policy = forms.IntegerField(label="Access policy", required=False, min_value=1)
+
+
+class OrgDeviceIdForm(forms.Form):
+    device_id = forms.CharField(label="DeviceId", max_length=MAX_DEVICE_ID)
+    note = forms.CharField(label="Note", max_length=200, required=False)
+
+    def clean_device_id(self):
+        value = self.cleaned_data["device_id"].strip()
+        if not value or " " in value or not value.isprintable():
+            raise ValidationError("A DeviceId has no spaces.")
+        return value
+
+    def clean_note(self):
+        return self.cleaned_data["note"].strip()
+
+
+# What the audit page's action filter suggests; any prefix works.
+AUDIT_ACTIONS = (
+    "device.",
+    "device.allow",
+    "device.block",
+    "device.create",
+    "device.purge",
+    "device.reevaluate",
+    "device.remove",
+    "device.replace",
+    "device.self_approve",
+    "device.update",
+    "devices.grandfather",
+    "devices.import",
+    "mailbox.",
+    "mailboxes.import",
+    "rule.",
+    "policy.",
+    "org_device_id.",
+    "org_settings.update",
+    "notification.resend",
+    "api_token.",
+)
+AUDIT_OBJECT_TYPES = (
+    ("MobileDevice", "Device"),
+    ("Mailbox", "Mailbox"),
+    ("DeviceAccessRule", "Rule"),
+    ("AccessPolicy", "Access policy"),
+    ("OrgDeviceId", "Organisation-wide DeviceId"),
+    ("OrgSettings", "Organisation settings"),
+    ("Notification", "Notification"),
+    ("ApiToken", "API token"),
+)
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters (GET); the CSV export takes the same query string."""
+
+    actor = forms.CharField(label="Actor", required=False, max_length=150)
+    action = forms.CharField(
+        label="Action",
+        required=False,
+        max_length=64,
+        help_text="An action or its beginning: device. finds every device action.",
+    )
+    object = forms.CharField(label="Object", required=False, max_length=100)
+    object_type = forms.ChoiceField(
+        label="Object type", required=False, choices=[("", "Any type"), *AUDIT_OBJECT_TYPES]
+    )
+    source = forms.ChoiceField(
+        label="Source", required=False, choices=[("", "Any source"), *AuditSource.choices]
+    )
+    request_id = forms.CharField(label="Request id", required=False, max_length=64)
+    per_page = per_page_field()
+
+    FILTERS = ("actor", "action", "object", "object_type", "source", "from", "to", "request_id")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "from" and "to" are Python keywords, so they cannot be class attributes.
+        date = {"type": "date"}
+        self.fields["from"] = forms.DateField(
+            label="From", required=False, widget=forms.DateInput(date, format="%Y-%m-%d")
+        )
+        self.fields["to"] = forms.DateField(
+            label="To",
+            required=False,
+            widget=forms.DateInput(date, format="%Y-%m-%d"),
+            help_text="Includes that whole day.",
+        )
+
+    def clean(self):
+        data = super().clean()
+        for name in ("actor", "action", "object", "request_id"):
+            data[name] = (data.get(name) or "").strip()
+        start, end = data.get("from"), data.get("to")
+        if start and end and start > end:
+            self.add_error("to", "The end of the range is before its start.")
+        return data
+
+    def value(self, name: str):
+        if not hasattr(self, "cleaned_data"):
+            self.is_valid()
+        if name in self.cleaned_data:
+            return self.cleaned_data[name]
+        return DEFAULT_PAGE_SIZE if name == "per_page" else ""
+
+    def active(self) -> bool:
+        return any(self.value(name) for name in self.FILTERS)
+
+    def filter(self, events: QuerySet) -> QuerySet:
+        """The events the valid filters select; an invalid filter is not applied."""
+        self.is_valid()
+        if self.value("actor"):
+            events = events.filter(actor_name__iexact=self.value("actor"))
+        action = self.value("action").rstrip("*")
+        if action:
+            events = events.filter(action__startswith=action)
+        if self.value("object"):
+            events = events.filter(object_repr__icontains=self.value("object"))
+        if self.value("object_type"):
+            events = events.filter(object_type=self.value("object_type"))
+        if self.value("source"):
+            events = events.filter(source=self.value("source"))
+        if self.value("request_id"):
+            events = events.filter(request_id=self.value("request_id"))
+        tz = timezone.get_current_timezone()
+        if self.value("from"):
+            start = timezone.make_aware(datetime.combine(self.value("from"), time.min), tz)
+            events = events.filter(time__gte=start)
+        if self.value("to"):
+            day_after = self.value("to") + timedelta(days=1)
+            events = events.filter(
+                time__lt=timezone.make_aware(datetime.combine(day_after, time.min), tz)
+            )
+        return events

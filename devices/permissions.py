@@ -5,7 +5,12 @@ Three roles (issue 4):
 - Help Desk (the group): every device and mailbox; allow, block and remove
   devices; edit a mailbox's allowed and blocked lists. Rules and organisation
   settings are read-only.
-- End user (a login linked to a mailbox, in neither group): only "My devices".
+- End user (a login linked to a mailbox, in neither group): only "My devices",
+  where they may approve their own quarantined device when the organisation's
+  self-approval setting allows it.
+
+Both staff roles read the audit log, the access policies and the
+organisation-wide DeviceIds; only Organization Management changes the last two.
 
 Roles come from group *names*, compared case-insensitively, so nothing depends
 on the groups' ids (migration 0004_roles creates them; a flushed test database
@@ -25,7 +30,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
 
-from .models import DeviceAccessRule, Mailbox, MobileDevice, OrgSettings
+from .models import AccessPolicy, DeviceAccessRule, Mailbox, MobileDevice, OrgDeviceId, OrgSettings
 
 ORG_MANAGEMENT_GROUP = "Organization Management"
 HELP_DESK_GROUP = "Help Desk"
@@ -33,6 +38,11 @@ HELP_DESK_GROUP = "Help Desk"
 RULES_READ_ONLY = "Only Organization Management can create or change device access rules."
 SETTINGS_READ_ONLY = "Only Organization Management can change the organisation settings."
 ACTIVESYNC_READ_ONLY = "Only Organization Management can turn ActiveSync on or off."
+POLICIES_READ_ONLY = "Only Organization Management can create, change or assign access policies."
+ORG_DEVICE_IDS_READ_ONLY = (
+    "Only Organization Management can change the organisation-wide DeviceId list."
+)
+STAFF_ONLY = "This page is for the help desk and administrators."
 
 
 class Role(models.TextChoices):
@@ -92,6 +102,15 @@ def can_toggle_activesync(user) -> bool:
     return role_for(user) == Role.ORG_MANAGEMENT
 
 
+def can_manage_policies(user) -> bool:
+    """Create, change, delete access policies and set a mailbox's membership."""
+    return role_for(user) == Role.ORG_MANAGEMENT
+
+
+def can_manage_org_device_ids(user) -> bool:
+    return role_for(user) == Role.ORG_MANAGEMENT
+
+
 def staff_required(view):
     """Signed in as Help Desk or Organization Management; anonymous: to the sign-in page."""
 
@@ -100,7 +119,7 @@ def staff_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not is_staff_role(request.user):
-            raise PermissionDenied("This page is for the help desk and administrators.")
+            raise PermissionDenied(STAFF_ONLY)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -116,7 +135,7 @@ def get_device_for_user(request, pk, *, change: bool = False) -> MobileDevice:
     Staff see every device. An end user sees only their own mailbox's devices
     and changes none; anyone else's device is a 404, as if it did not exist.
     """
-    devices = MobileDevice.objects.select_related("mailbox", "access_rule")
+    devices = MobileDevice.objects.select_related("mailbox", "access_rule", "access_policy")
     role = role_for(request.user)
     if role in STAFF_ROLES:
         return _get_or_404(devices, pk)
@@ -128,11 +147,19 @@ def get_device_for_user(request, pk, *, change: bool = False) -> MobileDevice:
     raise Http404("No such device.")
 
 
+def get_own_device_for_user(request, pk) -> MobileDevice:
+    """A device of the login's own mailbox, whatever the role (self-service); else a 404."""
+    if not request.user.is_authenticated:
+        raise Http404("No such device.")
+    devices = MobileDevice.objects.select_related("mailbox", "access_rule", "access_policy")
+    return _get_or_404(devices.filter(mailbox__user=request.user), pk)
+
+
 def get_mailbox_for_user(request, pk, *, toggle: bool = False) -> Mailbox:
     """Staff may see every mailbox and edit its lists; only Org Management toggles ActiveSync."""
     role = role_for(request.user)
     if role not in STAFF_ROLES:
-        raise PermissionDenied("This page is for the help desk and administrators.")
+        raise PermissionDenied(STAFF_ONLY)
     if toggle and role != Role.ORG_MANAGEMENT:
         raise PermissionDenied(ACTIVESYNC_READ_ONLY)
     return _get_or_404(Mailbox.objects.all(), pk)
@@ -142,7 +169,7 @@ def get_rule_for_user(request, pk, *, change: bool = False) -> DeviceAccessRule:
     """Staff see rules; only Organization Management changes them."""
     role = role_for(request.user)
     if role not in STAFF_ROLES:
-        raise PermissionDenied("This page is for the help desk and administrators.")
+        raise PermissionDenied(STAFF_ONLY)
     if change and role != Role.ORG_MANAGEMENT:
         raise PermissionDenied(RULES_READ_ONLY)
     return _get_or_404(DeviceAccessRule.objects.all(), pk)
@@ -151,10 +178,30 @@ def get_rule_for_user(request, pk, *, change: bool = False) -> DeviceAccessRule:
 def get_org_settings_for_user(request, *, change: bool = False) -> OrgSettings:
     role = role_for(request.user)
     if role not in STAFF_ROLES:
-        raise PermissionDenied("This page is for the help desk and administrators.")
+        raise PermissionDenied(STAFF_ONLY)
     if change and role != Role.ORG_MANAGEMENT:
         raise PermissionDenied(SETTINGS_READ_ONLY)
     return OrgSettings.load()
+
+
+def get_policy_for_user(request, pk, *, change: bool = False) -> AccessPolicy:
+    """Staff see access policies; only Organization Management changes them."""
+    role = role_for(request.user)
+    if role not in STAFF_ROLES:
+        raise PermissionDenied(STAFF_ONLY)
+    if change and role != Role.ORG_MANAGEMENT:
+        raise PermissionDenied(POLICIES_READ_ONLY)
+    return _get_or_404(AccessPolicy.objects.all(), pk)
+
+
+def get_org_device_id_for_user(request, pk, *, change: bool = False) -> OrgDeviceId:
+    """Staff see the organisation-wide DeviceIds; only Organization Management changes them."""
+    role = role_for(request.user)
+    if role not in STAFF_ROLES:
+        raise PermissionDenied(STAFF_ONLY)
+    if change and role != Role.ORG_MANAGEMENT:
+        raise PermissionDenied(ORG_DEVICE_IDS_READ_ONLY)
+    return _get_or_404(OrgDeviceId.objects.all(), pk)
 
 
 def _get_or_404(qs, pk):

@@ -32,10 +32,11 @@ def request_id(request) -> str:
     return rid
 
 
-def actor_for(request) -> Actor:
+def actor_for(request, *, source: str = AuditSource.UI) -> Actor:
+    """The signed-in user acting through the control panel (or its self-service pages)."""
     return Actor(
         user=request.user,
-        source=AuditSource.UI,
+        source=source,
         ip=client_ip(request),
         request_id=request_id(request),
     )

@@ -5,11 +5,13 @@ from collections import Counter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from .. import actions
-from ..forms import BulkDevicesForm, DeviceFilterForm, device_families
+from ..filters import AGES, DEVICE_SORTS
+from ..forms import PAGE_SIZES, BulkDevicesForm, DeviceListFilterSet, device_families, page_size
 from ..models import AccessState, DeviceIdList, DeviceStateChange, MobileDevice, OrgSettings
 from ..permissions import (
     RULES_READ_ONLY,
@@ -21,7 +23,7 @@ from ..permissions import (
     staff_required,
 )
 from ..web import actor_for, safe_next
-from .wording import device_label, explain, plural
+from .wording import decided_by, device_label, explain, plural
 
 QUARANTINE_URL = "/devices/quarantine/"
 DEVICES_URL = "/devices/"
@@ -31,14 +33,16 @@ def device_url(device) -> str:
     return f"/devices/{device.pk}/"
 
 
-def _listing(request, devices, form: DeviceFilterForm):
+def _listing(request, devices, *, default_sort: str):
     """Filter, sort and paginate: always a count and a page query, whatever the size."""
-    devices = form.filter(devices.select_related("mailbox", "access_rule"))
-    paginator = Paginator(devices, form.value("per_page"))
-    return paginator.get_page(request.GET.get("page"))
+    filters = DeviceListFilterSet(
+        request.GET, devices.select_related("mailbox", "access_rule"), default_sort=default_sort
+    )
+    paginator = Paginator(filters.qs, page_size(request.GET))
+    return filters, paginator.get_page(request.GET.get("page"))
 
 
-def _list_context(request, form, page, *, title: str, quarantine: bool) -> dict:
+def _list_context(request, filters, page, *, title: str, quarantine: bool) -> dict:
     types, models = device_families()
     params = request.GET.copy()
     params.pop("page", None)
@@ -47,13 +51,23 @@ def _list_context(request, form, page, *, title: str, quarantine: bool) -> dict:
     return {
         "title": title,
         "quarantine": quarantine,
-        "form": form,
+        "form": filters.form,
+        "filters_active": filters.active(),
+        # Filters without a field on the page (links from elsewhere) survive "Apply".
+        "carried": [
+            (name, request.GET[name])
+            for name in ("rule", "mailbox", "device_id", "older_than_days", "newer_than_days")
+            if filters.value(name) != ""
+        ],
         "page": page,
         "types": types,
         "models": models,
+        "ages": [(key, label) for key, (label, _) in AGES.items()],
+        "sorts": [(key, label) for key, (label, _) in DEVICE_SORTS.items()],
+        "page_sizes": PAGE_SIZES,
         "query": params.urlencode(),
         "sort_query": sort_params.urlencode(),
-        "sort": form.sort_key,
+        "sort": filters.sort_key,
         "states": AccessState.choices,
         "can_manage": can_manage_devices(request.user),
         "can_rules": can_manage_rules(request.user),
@@ -62,22 +76,83 @@ def _list_context(request, form, page, *, title: str, quarantine: bool) -> dict:
     }
 
 
+def _family(device) -> tuple | None:
+    """DeviceType, model and user agent, when they say enough to recognise a device again."""
+    if device.device_type and (device.device_model or device.user_agent):
+        return (device.device_type, device.device_model, device.user_agent)
+    return None
+
+
+def mark_replacements(devices) -> None:
+    """Set `replaces` on each quarantined device that probably replaces an approved one.
+
+    A reset phone or a reinstalled mail app comes back with a new DeviceId. The
+    old one is an Allowed device of the same mailbox with the same IMEI, or the
+    same DeviceType, model and user agent. One query for the whole page: the
+    candidates of every mailbox on it, matched here.
+    """
+    waiting = [d for d in devices if d.access_state == AccessState.QUARANTINED]
+    for device in devices:
+        device.replaces = None
+    imeis = {d.imei for d in waiting if d.imei}
+    families = {_family(d) for d in waiting} - {None}
+    match = Q()
+    if imeis:
+        match |= Q(imei__in=imeis)
+    if families:
+        match |= Q(
+            device_type__in={f[0] for f in families},
+            device_model__in={f[1] for f in families},
+            user_agent__in={f[2] for f in families},
+        )
+    if not match:
+        return
+    candidates = (
+        MobileDevice.objects.filter(
+            match,
+            mailbox_id__in={d.mailbox_id for d in waiting},
+            access_state=AccessState.ALLOWED,
+        )
+        .only(
+            "pk",
+            "mailbox_id",
+            "device_id",
+            "device_type",
+            "device_model",
+            "user_agent",
+            "imei",
+            "state_changed_at",
+            "last_seen",
+        )
+        .order_by("last_seen", "id")  # the one that went quiet first
+    )
+    by_mailbox: dict[int, list] = {}
+    for old in candidates:
+        by_mailbox.setdefault(old.mailbox_id, []).append(old)
+    for device in waiting:
+        olds = [old for old in by_mailbox.get(device.mailbox_id, ()) if old.pk != device.pk]
+        same_imei = [old for old in olds if device.imei and old.imei == device.imei]
+        family = _family(device)
+        same_family = [old for old in olds if family and _family(old) == family]
+        found = same_imei or same_family
+        device.replaces = found[0] if found else None
+
+
 @login_required
 @staff_required
 def quarantine(request):
-    form = DeviceFilterForm(request.GET, default_sort="waiting")
     devices = MobileDevice.objects.filter(access_state=AccessState.QUARANTINED)
-    page = _listing(request, devices, form)
-    context = _list_context(request, form, page, title="Quarantined devices", quarantine=True)
+    filters, page = _listing(request, devices, default_sort="waiting")
+    mark_replacements(list(page))
+    context = _list_context(request, filters, page, title="Quarantined devices", quarantine=True)
     return render(request, "devices/quarantine.html", context)
 
 
 @login_required
 @staff_required
 def device_list(request):
-    form = DeviceFilterForm(request.GET, default_sort="-first_seen")
-    page = _listing(request, MobileDevice.objects.all(), form)
-    context = _list_context(request, form, page, title="All devices", quarantine=False)
+    filters, page = _listing(request, MobileDevice.objects.all(), default_sort="-first_seen")
+    context = _list_context(request, filters, page, title="All devices", quarantine=False)
     return render(request, "devices/device_list.html", context)
 
 
@@ -94,6 +169,19 @@ def device_detail(request, pk):
         .order_by("-time", "-id")[:50]
     )
     listed = device.mailbox.device_ids.filter(device_key=device.device_key).first()
+    # The change that put the device into its present state and reason: who approved it.
+    change = None
+    if device.access_state in (AccessState.ALLOWED, AccessState.BLOCKED):
+        change = (
+            DeviceStateChange.objects.filter(
+                device=device,
+                to_state=device.access_state,
+                to_reason=device.access_state_reason,
+            )
+            .select_related("event")
+            .order_by("-time", "-id")
+            .first()
+        )
     return render(
         request,
         "devices/device_detail.html",
@@ -101,6 +189,7 @@ def device_detail(request, pk):
             "device": device,
             "org": org,
             "explanation": explain(device, org=org),
+            "decided_by": decided_by(device, change),
             "history": history,
             "listed": listed,
             "DeviceIdList": DeviceIdList,
@@ -149,6 +238,26 @@ def allow(request, pk):
 @login_required
 def block(request, pk):
     return _set_access(request, pk, "block")
+
+
+@require_POST
+@login_required
+def replace(request, pk):
+    """Allow a device and remove the approved one it replaces (same mailbox)."""
+    device = get_device_for_user(request, pk, change=True)
+    old = get_device_for_user(request, request.POST.get("old"), change=True)
+    label, old_label = device_label(device), device_label(old)
+    try:
+        result = actions.allow_and_replace(actor_for(request), device, old)
+    except actions.ActionError as e:
+        messages.error(request, f"Could not replace {old_label} with {label}: {e}")
+    else:
+        messages.success(
+            request,
+            f"Allowed {label} for {device.mailbox.alias}: {_outcome(result, device)}. "
+            f"Removed the old partnership {old_label} and took it off the allowed list.",
+        )
+    return redirect(safe_next(request, QUARANTINE_URL))
 
 
 @require_POST

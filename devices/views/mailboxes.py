@@ -4,18 +4,22 @@ from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 
 from .. import actions
-from ..forms import ActiveSyncForm, MailboxDeviceIdForm, MailboxFilterForm
-from ..models import AccessState, DeviceIdList, Mailbox
+from ..forms import ActiveSyncForm, MailboxDeviceIdForm, MailboxFilterForm, MailboxPolicyForm
+from ..models import AccessPolicy, AccessState, DeviceIdList, Mailbox, OrgSettings
 from ..permissions import (
     ACTIVESYNC_READ_ONLY,
+    POLICIES_READ_ONLY,
     can_manage_devices,
+    can_manage_policies,
     can_toggle_activesync,
     get_mailbox_for_user,
+    get_policy_for_user,
     staff_required,
 )
 from ..web import actor_for
@@ -56,6 +60,9 @@ def mailbox_detail(request, pk):
         return _change_mailbox(request, mailbox)
     devices = mailbox.devices.select_related("access_rule").order_by("device_key", "id")
     entries = list(mailbox.device_ids.order_by("device_key"))
+    policy = mailbox.access_policy
+    domain = mailbox.primary_smtp_address.rsplit("@", 1)[-1].lower()
+    can_policies = can_manage_policies(request.user)
     return render(
         request,
         "devices/mailbox_detail.html",
@@ -68,6 +75,15 @@ def mailbox_detail(request, pk):
             "can_manage": can_manage_devices(request.user),
             "can_toggle": can_toggle_activesync(request.user),
             "activesync_read_only": ACTIVESYNC_READ_ONLY,
+            "policy": policy,
+            # Following its domain: the policy names the mailbox's domain.
+            "policy_by_domain": domain if policy and not mailbox.access_policy_pinned else "",
+            "policies": list(AccessPolicy.objects.order_by("priority", "name"))
+            if can_policies
+            else [],
+            "can_policies": can_policies,
+            "policies_read_only": POLICIES_READ_ONLY,
+            "org": OrgSettings.load(),
             "next": request.get_full_path(),
         },
     )
@@ -95,6 +111,8 @@ def _change_mailbox(request, mailbox):
                 f"{_changes(result)}.",
             )
         return redirect(here)
+    if op == "policy":
+        return _set_policy(request, mailbox)
     if op not in ("add", "remove"):
         messages.error(request, "Unknown change; nothing was changed.")
         return redirect(here)
@@ -116,4 +134,34 @@ def _change_mailbox(request, mailbox):
         request,
         f"{verb} {device_id} {where} the {kind} list of {mailbox.alias}: {_changes(result)}.",
     )
+    return redirect(here)
+
+
+def _set_policy(request, mailbox):
+    """Explicit membership of an access policy, or none: follow the domain again."""
+    here = f"/mailboxes/{mailbox.pk}/"
+    if not can_manage_policies(request.user):
+        raise PermissionDenied(POLICIES_READ_ONLY)
+    form = MailboxPolicyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose an access policy, or to follow the domain.")
+        return redirect(here)
+    pk = form.cleaned_data["policy"]
+    policy = get_policy_for_user(request, pk, change=True) if pk else None
+    try:
+        result = actions.set_mailbox_policy(actor_for(request), mailbox, policy)
+    except actions.ActionError as e:
+        messages.error(request, f"Nothing was changed: {e}")
+        return redirect(here)
+    mailbox = result.obj
+    if policy is not None:
+        text = f"{mailbox.alias} is now an explicit member of the access policy {policy.name}"
+    elif mailbox.access_policy_id:
+        text = (
+            f"{mailbox.alias} follows its domain again: the access policy "
+            f"{mailbox.access_policy.name} applies"
+        )
+    else:
+        text = f"{mailbox.alias} follows its domain again: the organisation default applies"
+    messages.success(request, f"{text}: {_changes(result)}.")
     return redirect(here)

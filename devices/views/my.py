@@ -1,10 +1,21 @@
-"""My devices: an end user's own partnerships, their state and what to do next."""
+"""My devices: an end user's own partnerships, their state and what to do next.
 
+Where the organisation allows it (OrgSettings.self_approval), the owner may
+approve a quarantined device here; the admins are told by mail.
+"""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from ..models import Mailbox, OrgSettings
+from .. import actions
+from ..models import AccessState, AuditSource, Mailbox, OrgSettings
+from ..permissions import get_own_device_for_user
+from ..web import actor_for
 from .wording import explain, next_steps
+
+MY_DEVICES_URL = "/my/devices/"
 
 
 @login_required
@@ -13,13 +24,41 @@ def my_devices(request):
     org = OrgSettings.load()
     devices = []
     if mailbox is not None:
-        for device in mailbox.devices.select_related("access_rule").order_by("-first_seen", "-id"):
+        for device in mailbox.devices.select_related("access_rule", "access_policy").order_by(
+            "-first_seen", "-id"
+        ):
             device.mailbox = mailbox
             device.explanation = explain(device, org=org)
             device.next_steps = next_steps(device, org=org)
+            device.why_not_approve = ""
+            device.may_approve = False
+            if device.access_state == AccessState.QUARANTINED:
+                # Only waiting devices ask, so the queries stay as few as those.
+                why_not = actions.may_self_approve(request.user, device, org)
+                device.may_approve, device.why_not_approve = not why_not, why_not
             devices.append(device)
     return render(
         request,
         "devices/my_devices.html",
         {"mailbox": mailbox, "devices": devices, "org": org},
     )
+
+
+@require_POST
+@login_required
+def approve(request, pk):
+    """The owner approves their own quarantined device (self-service)."""
+    device = get_own_device_for_user(request, pk)
+    name = device.friendly_name or device.device_model or device.device_type or "device"
+    label = f"{name} ({device.device_id})"
+    try:
+        actions.self_approve(actor_for(request, source=AuditSource.SELF_SERVICE), device)
+    except actions.ActionError as e:
+        messages.error(request, f"{label} was not approved: {e}")
+    else:
+        messages.success(
+            request,
+            f"You approved {label}. It can sync your mail now; your IT administrators "
+            "have been told.",
+        )
+    return redirect(f"{MY_DEVICES_URL}#device-{device.pk}")

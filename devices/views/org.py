@@ -1,13 +1,20 @@
-"""Organisation settings: the default access level (with a preview), mail, discovery."""
+"""Organisation settings: the default access level (with a preview), mail, discovery,
+the lifecycle (purge, self-approval) and grandfathering today's devices."""
 
 from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.db.models import F
+from django.db.models.fields.json import KT
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from .. import actions
+from ..audit import SYSTEM
 from ..forms import OrgSettingsForm
+from ..models import AccessState, AuditEvent
 from ..permissions import (
     SETTINGS_READ_ONLY,
     can_manage_settings,
@@ -15,9 +22,28 @@ from ..permissions import (
     staff_required,
 )
 from ..web import actor_for
-from .wording import describe_counts, sentence
+from .wording import describe_counts, plural, sentence
 
 SETTINGS_URL = "/settings/"
+
+
+def last_level_change() -> AuditEvent | None:
+    """The latest settings change that switched the default access level."""
+    return (
+        AuditEvent.objects.filter(action="org_settings.update")
+        .alias(
+            level_before=KT("before__default_access_level"),
+            level_after=KT("after__default_access_level"),
+        )
+        .exclude(level_before=F("level_after"))
+        .order_by("-time", "-id")
+        .first()
+    )
+
+
+def grandfather_count() -> int:
+    """How many devices grandfathering would put on their mailbox's allowed list now."""
+    return actions.grandfather_devices(SYSTEM, dry_run=True).count
 
 
 def _render(request, form, org, **extra):
@@ -32,8 +58,26 @@ def _render(request, form, org, **extra):
             "org": org,
             "can_change": can_manage_settings(request.user),
             "read_only_reason": SETTINGS_READ_ONLY,
+            "level_change": last_level_change(),
+            "grandfather_count": grandfather_count(),
             **extra,
         },
+    )
+
+
+def _cuts_off(counts: Counter) -> int:
+    """Allowed devices that the switch would quarantine or block."""
+    return sum(
+        n
+        for (before, after), n in counts.items()
+        if before == AccessState.ALLOWED and after in (AccessState.QUARANTINED, AccessState.BLOCKED)
+    )
+
+
+def _grandfathered(result) -> str:
+    return (
+        f"Grandfathered {plural(result.count)}: their DeviceIds are on their mailbox's "
+        "allowed list, so they keep syncing whatever the default."
     )
 
 
@@ -61,11 +105,17 @@ def org_settings(request):
                 "sentence": f"Switching to {level} {sentence(phrases)} now.",
                 "phrases": phrases,
                 "total": sum(n for (a, b), n in counts.items() if a != b),
+                "cut_off": _cuts_off(counts),
             },
         )
+    grandfather_first = level != org.default_access_level and "grandfather_first" in request.POST
     before = actions.org_snapshot(org)
+    actor = actor_for(request)
     try:
-        result = actions.set_org_settings(actor_for(request), **changes)
+        # Both or neither: grandfathering alone is not what was asked for.
+        with transaction.atomic():
+            grandfathered = actions.grandfather_devices(actor) if grandfather_first else None
+            result = actions.set_org_settings(actor, **changes)
     except actions.ActionError as e:
         form.add_error(None, str(e))
         return _render(request, form, org)
@@ -79,6 +129,8 @@ def org_settings(request):
         messages.info(request, "Nothing to save: the settings were already like this.")
         return redirect(SETTINGS_URL)
     text = f"Organisation settings saved ({', '.join(changed)} changed)."
+    if grandfathered is not None:
+        text = f"{_grandfathered(grandfathered)} {text}"
     if before["default_access_level"] != after["default_access_level"]:
         text += (
             f" Default access level {before['default_access_level']} -> "
@@ -90,4 +142,22 @@ def org_settings(request):
     if moved:
         text += f" {actions.describe_changes(moved)}."
     messages.success(request, text)
+    return redirect(SETTINGS_URL)
+
+
+@require_POST
+@login_required
+@staff_required
+def grandfather(request):
+    """Put every device allowed by the default on its mailbox's allowed list."""
+    get_org_settings_for_user(request, change=True)
+    try:
+        result = actions.grandfather_devices(actor_for(request))
+    except actions.ActionError as e:
+        messages.error(request, f"Nothing was grandfathered: {e}")
+    else:
+        if result.count:
+            messages.success(request, _grandfathered(result))
+        else:
+            messages.info(request, "No device is allowed by the default: nothing to grandfather.")
     return redirect(SETTINGS_URL)

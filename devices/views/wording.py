@@ -2,7 +2,9 @@
 
 from collections import Counter
 
-from ..models import AccessReason, AccessState
+from django.utils import timezone
+
+from ..models import AccessReason, AccessState, AuditSource
 
 _STATE_WORDS = {
     AccessState.ALLOWED: "allowed",
@@ -13,8 +15,8 @@ _STATE_WORDS = {
 }
 
 
-def plural(n: int, word: str = "device") -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def plural(n: int, word: str = "device", many: str = "") -> str:
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def rule_words(rule) -> str:
@@ -45,7 +47,77 @@ def explain(device, *, org=None) -> str:
         return f"{state} by a device access rule that has since been removed."
     if reason == AccessReason.UPGRADE:
         return f"{state} while the device's details are brought up to date."
+    if reason == AccessReason.ORG_LIST:
+        return f"{state} because its DeviceId is on the organisation-wide allowed list."
+    policy = getattr(device, "access_policy", None) if device.access_policy_id else None
+    if policy is not None:
+        return (
+            f"{state} by the access policy {policy.name} of the mailbox {alias} "
+            f"(default access level {policy.default_access_level})."
+        )
     return f"{state} by the organisation's default access level for new devices."
+
+
+# Sources where a person acted; the gate and the system decide by rules and defaults.
+PEOPLE = frozenset({AuditSource.UI, AuditSource.CLI, AuditSource.API, AuditSource.SELF_SERVICE})
+
+_ALREADY = {
+    AccessReason.GLOBAL: "the organisation default",
+    AccessReason.DEVICE_RULE: "a rule",
+    AccessReason.ORG_LIST: "the organisation-wide DeviceId list",
+    AccessReason.INDIVIDUAL: "the mailbox's list",
+    AccessReason.UPGRADE: "an upgrade",
+}
+
+
+def local_time(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+
+
+def decided_by(device, change) -> str:
+    """Who or what let the device in (or kept it out), in one line.
+
+    `change` is the DeviceStateChange that put the device into its present state
+    and reason (with its audit event), or None. "Approved by helpdesk (Control
+    panel) on 2026-11-28 06:12, from Quarantined." when a person put it on the
+    mailbox's list; otherwise the rule, policy, default or list that decides.
+    """
+    state, reason = device.access_state, device.access_state_reason
+    if state not in (AccessState.ALLOWED, AccessState.BLOCKED) or reason == AccessReason.POLICY:
+        return ""
+    event = change.event if change is not None else None
+    person = event is not None and event.source in PEOPLE
+    if reason == AccessReason.INDIVIDUAL:
+        listed = "allowed" if state == AccessState.ALLOWED else "blocked"
+        if not person:
+            since = f" since {local_time(change.time)}" if change is not None else ""
+            return f"{state} by the mailbox's {listed} list{since}."
+        verb = "Approved" if state == AccessState.ALLOWED else "Blocked"
+        text = (
+            f"{verb} by {event.actor_name} ({event.get_source_display()}) "
+            f"on {local_time(change.time)}"
+        )
+        if change.from_state != change.to_state:
+            return f"{text}, from {AccessState(change.from_state).label}."
+        already = _ALREADY.get(change.from_reason, change.from_reason)
+        return f"{text}, when it was already {state.lower()} by {already}."
+    if reason == AccessReason.DEVICE_RULE:
+        rule = device.access_rule
+        what = f"rule {rule.query_string} ({rule.characteristic})" if rule else "a removed rule"
+    elif reason == AccessReason.ORG_LIST:
+        what = "the organisation-wide DeviceId list"
+    elif reason == AccessReason.GLOBAL and device.access_policy_id and device.access_policy:
+        what = f"policy {device.access_policy.name}"
+    elif reason == AccessReason.GLOBAL:
+        what = "the organisation default"
+    else:
+        what = "an upgrade"
+    text = f"{state} by {what}"
+    if change is not None:
+        text += f" since {local_time(change.time)}"
+        if person:
+            text += f", after a change by {event.actor_name} ({event.get_source_display()})"
+    return text + "."
 
 
 def next_steps(device, *, org=None) -> str:

@@ -2,16 +2,32 @@
 
 Roles: anonymous, end user (alice, owner of the device under test), other end
 user (bob), Help Desk, Organization Management (a group member, and a
-superuser, which counts as Organization Management). Expected statuses are
-written out per URL so that a change of rights shows up as a failing line.
+superuser, which counts as Organization Management), and a login with no role
+and no mailbox. Expected statuses are written out per URL so that a change of
+rights shows up as a failing line.
 """
 
 import pytest
 from django.test import Client
 
+from devices import actions
 from devices.models import AuditEvent, DeviceAccessRule, Mailbox, MobileDevice, OrgSettings
 
-ROLES = ("anon", "alice", "bob", "helpdesk", "org", "superuser")
+from .conftest import SETUP
+
+ROLES = ("anon", "alice", "bob", "helpdesk", "org", "superuser", "nobody")
+
+
+@pytest.fixture
+def world(world):
+    """The web world, plus an access policy, an organisation-wide DeviceId, an
+    approved tablet and self-approval on, so that every URL has something to act on."""
+    world.policy = actions.create_policy(SETUP, name="Executives", default_access_level="Allow").obj
+    world.org_id = actions.add_org_device_id(SETUP, "LOANER1", note="Loan phone").obj
+    actions.set_org_settings(SETUP, self_approval="always")
+    # An approved device for the quarantined phone to replace.
+    actions.allow_device(SETUP, world.alice_box, world.alice_tablet.device_id)
+    return world
 
 
 def _client(world, role) -> Client:
@@ -33,29 +49,46 @@ def _client(world, role) -> Client:
 def _url(template, world) -> str:
     return template.format(
         device=world.alice_phone.pk,
+        other=world.alice_tablet.pk,
         mailbox=world.alice_box.pk,
         rule=world.rule.pk,
+        policy=world.policy.pk,
+        org_id=world.org_id.pk,
     )
 
 
-#            anon alice bob  hd   org  superuser
+#            anon alice bob  hd   org  superuser nobody
 GET_MATRIX = [
-    ("/", (302, 302, 302, 200, 200, 200)),
-    ("/devices/", (302, 403, 403, 200, 200, 200)),
-    ("/devices/quarantine/", (302, 403, 403, 200, 200, 200)),
-    ("/devices/{device}/", (302, 302, 404, 200, 200, 200)),
-    ("/mailboxes/", (302, 403, 403, 200, 200, 200)),
-    ("/mailboxes/{mailbox}/", (302, 403, 403, 200, 200, 200)),
-    ("/rules/", (302, 403, 403, 200, 200, 200)),
-    ("/rules/new", (302, 403, 403, 403, 200, 200)),
-    ("/rules/new?device={device}", (302, 403, 403, 403, 200, 200)),
-    ("/rules/{rule}/edit", (302, 403, 403, 403, 200, 200)),
-    ("/rules/{rule}/delete", (302, 403, 403, 403, 200, 200)),
-    ("/rules/test?device_type=iPhone", (302, 403, 403, 200, 200, 200)),
-    ("/settings/", (302, 403, 403, 200, 200, 200)),
-    ("/my/devices/", (302, 200, 200, 200, 200, 200)),
-    ("/accounts/password/", (302, 200, 200, 200, 200, 200)),
-    ("/accounts/login/", (200, 302, 302, 302, 302, 302)),
+    ("/", (302, 302, 302, 200, 200, 200, 302)),
+    ("/devices/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/devices/quarantine/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/devices/{device}/", (302, 302, 404, 200, 200, 200, 404)),
+    ("/mailboxes/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/mailboxes/{mailbox}/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/rules/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/rules/new", (302, 403, 403, 403, 200, 200, 403)),
+    ("/rules/new?device={device}", (302, 403, 403, 403, 200, 200, 403)),
+    ("/rules/{rule}/edit", (302, 403, 403, 403, 200, 200, 403)),
+    ("/rules/{rule}/delete", (302, 403, 403, 403, 200, 200, 403)),
+    ("/rules/test?device_type=iPhone", (302, 403, 403, 200, 200, 200, 403)),
+    ("/settings/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/policies/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/policies/new", (302, 403, 403, 403, 200, 200, 403)),
+    ("/policies/{policy}/edit", (302, 403, 403, 403, 200, 200, 403)),
+    ("/policies/{policy}/delete", (302, 403, 403, 403, 200, 200, 403)),
+    ("/org-device-ids/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/audit/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/audit/?action=device.&source=ui&from=2020-01-01", (302, 403, 403, 200, 200, 200, 403)),
+    ("/audit/export.csv", (302, 403, 403, 200, 200, 200, 403)),
+    ("/my/devices/", (302, 200, 200, 200, 200, 200, 200)),
+    ("/accounts/password/", (302, 200, 200, 200, 200, 200, 200)),
+    ("/accounts/login/", (200, 302, 302, 302, 302, 302, 302)),
+    # Writes are POST only: a GET is refused before anything else is looked at.
+    ("/devices/{device}/allow", (405, 405, 405, 405, 405, 405, 405)),
+    ("/devices/{device}/replace", (405, 405, 405, 405, 405, 405, 405)),
+    ("/settings/grandfather", (405, 405, 405, 405, 405, 405, 405)),
+    ("/org-device-ids/{org_id}/remove", (405, 405, 405, 405, 405, 405, 405)),
+    ("/my/devices/{device}/approve", (405, 405, 405, 405, 405, 405, 405)),
 ]
 
 RULE_FORM = {
@@ -74,25 +107,43 @@ SETTINGS_FORM = {
     "admin_mail_mode": "each",
     "admin_digest_minutes": "15",
     "allow_health_probes": "on",
+    "purge_quarantined_after_days": "30",
+    "self_approval": "first",
+}
+POLICY_FORM = {
+    "name": "Contractors",
+    "default_access_level": "Block",
+    "domains": "contractors.example.org",
+    "priority": "50",
 }
 
-#             anon alice bob  hd   org  superuser
+#             anon alice bob  hd   org  superuser nobody
 POST_MATRIX = [
-    ("/devices/{device}/allow", {}, (302, 403, 404, 302, 302, 302)),
-    ("/devices/{device}/block", {}, (302, 403, 404, 302, 302, 302)),
-    ("/devices/{device}/remove", {}, (302, 403, 404, 302, 302, 302)),
-    ("/devices/bulk", {"action": "allow", "ids": "{device}"}, (302, 403, 403, 302, 302, 302)),
+    ("/devices/{device}/allow", {}, (302, 403, 404, 302, 302, 302, 404)),
+    ("/devices/{device}/block", {}, (302, 403, 404, 302, 302, 302, 404)),
+    ("/devices/{device}/remove", {}, (302, 403, 404, 302, 302, 302, 404)),
+    ("/devices/{device}/replace", {"old": "{other}"}, (302, 403, 404, 302, 302, 302, 404)),
+    (
+        "/devices/bulk",
+        {"action": "allow", "ids": "{device}"},
+        (302, 403, 403, 302, 302, 302, 403),
+    ),
     (
         "/mailboxes/{mailbox}/",
         {"op": "add", "list": "blocked", "device_id": "NEWID1"},
-        (302, 403, 403, 302, 302, 302),
+        (302, 403, 403, 302, 302, 302, 403),
     ),
     (
         "/mailboxes/{mailbox}/",
         {"op": "activesync", "activesync_enabled": "false"},
-        (302, 403, 403, 403, 302, 302),
+        (302, 403, 403, 403, 302, 302, 403),
     ),
-    ("/rules/new", RULE_FORM, (302, 403, 403, 403, 302, 302)),
+    (
+        "/mailboxes/{mailbox}/",
+        {"op": "policy", "policy": "{policy}"},
+        (302, 403, 403, 403, 302, 302, 403),
+    ),
+    ("/rules/new", RULE_FORM, (302, 403, 403, 403, 302, 302, 403)),
     (
         "/rules/new",
         {
@@ -103,12 +154,24 @@ POST_MATRIX = [
             "previewed": "DeviceType\x1fiPhone\x1fAllow",
             "save": "1",
         },
-        (302, 403, 403, 403, 302, 302),
+        (302, 403, 403, 403, 302, 302, 403),
     ),
-    ("/rules/{rule}/edit", RULE_FORM, (302, 403, 403, 403, 302, 302)),
-    ("/rules/{rule}/delete", {}, (302, 403, 403, 403, 302, 302)),
-    ("/settings/", SETTINGS_FORM, (302, 403, 403, 403, 302, 302)),
-    ("/accounts/password/", {}, (302, 200, 200, 200, 200, 200)),
+    ("/rules/{rule}/edit", RULE_FORM, (302, 403, 403, 403, 302, 302, 403)),
+    ("/rules/{rule}/delete", {}, (302, 403, 403, 403, 302, 302, 403)),
+    ("/settings/", SETTINGS_FORM, (302, 403, 403, 403, 302, 302, 403)),
+    ("/settings/grandfather", {}, (302, 403, 403, 403, 302, 302, 403)),
+    ("/policies/new", POLICY_FORM, (302, 403, 403, 403, 302, 302, 403)),
+    ("/policies/{policy}/edit", POLICY_FORM, (302, 403, 403, 403, 302, 302, 403)),
+    ("/policies/{policy}/delete", {}, (302, 403, 403, 403, 302, 302, 403)),
+    (
+        "/org-device-ids/",
+        {"device_id": "LOANER2", "note": "Loan tablet"},
+        (302, 403, 403, 403, 302, 302, 403),
+    ),
+    ("/org-device-ids/{org_id}/remove", {}, (302, 403, 403, 403, 302, 302, 403)),
+    # Self-service: only the owner; anyone else's device does not exist for them.
+    ("/my/devices/{device}/approve", {}, (302, 302, 404, 404, 404, 404, 404)),
+    ("/accounts/password/", {}, (302, 200, 200, 200, 200, 200, 200)),
 ]
 
 # URLs that change state answer GET with 405 and change nothing.
@@ -116,7 +179,11 @@ POST_ONLY = [
     "/devices/{device}/allow",
     "/devices/{device}/block",
     "/devices/{device}/remove",
+    "/devices/{device}/replace",
     "/devices/bulk",
+    "/settings/grandfather",
+    "/org-device-ids/{org_id}/remove",
+    "/my/devices/{device}/approve",
 ]
 
 
@@ -125,7 +192,7 @@ def _snapshot():
         AuditEvent.objects.count(),
         sorted(MobileDevice.objects.values_list("pk", "access_state", "access_state_reason")),
         sorted(DeviceAccessRule.objects.values_list("pk", "query_string", "access_level")),
-        sorted(Mailbox.objects.values_list("pk", "activesync_enabled")),
+        sorted(Mailbox.objects.values_list("pk", "activesync_enabled", "access_policy")),
         OrgSettings.load().default_access_level,
     )
 
@@ -170,7 +237,7 @@ def test_post_matrix(world, role, template, data, expected):
 
 
 @pytest.mark.parametrize("template", POST_ONLY)
-@pytest.mark.parametrize("role", ("helpdesk", "org"))
+@pytest.mark.parametrize("role", ("alice", "helpdesk", "org"))
 def test_state_changing_urls_refuse_get(world, role, template):
     before = _snapshot()
     response = _client(world, role).get(_url(template, world))
@@ -188,16 +255,32 @@ def test_logout_is_post_only(world):
 
 
 @pytest.mark.parametrize(
-    "template",
-    ["/devices/{pk}/allow", "/devices/{pk}/block", "/devices/{pk}/remove", "/mailboxes/{box}/"],
+    ("role", "template", "data"),
+    [
+        ("org", "/devices/{device}/allow", {}),
+        ("org", "/devices/{device}/block", {}),
+        ("org", "/devices/{device}/remove", {}),
+        ("org", "/devices/{device}/replace", {"old": "{other}"}),
+        ("org", "/mailboxes/{mailbox}/", {"op": "add", "list": "allowed", "device_id": "X1"}),
+        ("org", "/mailboxes/{mailbox}/", {"op": "policy", "policy": "{policy}"}),
+        ("org", "/settings/", SETTINGS_FORM),
+        ("org", "/settings/grandfather", {}),
+        ("org", "/policies/new", POLICY_FORM),
+        ("org", "/policies/{policy}/edit", POLICY_FORM),
+        ("org", "/policies/{policy}/delete", {}),
+        ("org", "/org-device-ids/", {"device_id": "LOANER2"}),
+        ("org", "/org-device-ids/{org_id}/remove", {}),
+        ("alice", "/my/devices/{device}/approve", {}),
+    ],
 )
-def test_every_post_needs_csrf(world, template):
+def test_every_post_needs_csrf(world, role, template, data):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(world.org)
+    client.force_login(getattr(world, role))
     before = _snapshot()
-    url = template.format(pk=world.alice_phone.pk, box=world.alice_box.pk)
-    response = client.post(url, {"op": "add", "list": "allowed", "device_id": "X1"})
+    data = {k: _url(v, world) for k, v in data.items()}
+    response = client.post(_url(template, world), data)
     assert response.status_code == 403
+    assert b"CSRF" in response.content
     assert _snapshot() == before
 
 

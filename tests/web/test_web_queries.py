@@ -30,8 +30,10 @@ def _queries(client, url) -> int:
 
 # url, queries for a Help Desk login (session, user, groups, page's own queries).
 PAGES = [
+    # session, user, role (groups), quarantine badge, families, count, page,
+    # and the approved devices the page's devices probably replace
+    ("/devices/quarantine/?per_page={n}", 8),
     # session, user, role (groups), quarantine badge, families, count, page
-    ("/devices/quarantine/?per_page={n}", 7),
     ("/devices/?per_page={n}", 7),
     ("/devices/?per_page={n}&q=a&device_type=iPhone&sort=model", 7),
     # session, user, role, badge, count, page (with device counts)
@@ -40,6 +42,11 @@ PAGES = [
     ("/rules/", 7),
     # session, user, role, badge, counts per state, oldest waiting, per day
     ("/", 7),
+    # session, user, role, badge, one page of events with their state-change counts
+    ("/audit/?per_page={n}", 5),
+    ("/audit/?per_page={n}&action=device.&source=gate&from=2000-01-01&to=2100-12-31", 5),
+    # session, user, role, badge, policies with their member counts, org settings
+    ("/policies/", 6),
 ]
 
 

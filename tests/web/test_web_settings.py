@@ -17,6 +17,8 @@ FORM = {
     "admin_mail_mode": "each",
     "admin_digest_minutes": "15",
     "allow_health_probes": "on",
+    "purge_quarantined_after_days": "",
+    "self_approval": "never",
 }
 
 
