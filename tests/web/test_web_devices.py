@@ -8,9 +8,10 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
 
+from devices import actions
 from devices.models import AccessState, AuditEvent, DeviceStateChange, MobileDevice
 
-from .conftest import state_of
+from .conftest import SETUP, state_of
 
 
 @pytest.fixture
@@ -81,6 +82,29 @@ def test_device_list_filters_by_state(world, hd, admin):
     admin.post(f"/devices/{world.bob_phone.pk}/allow")
     assert _rows(hd.get("/devices/?state=Allowed")) == ["BOBANDROID1"]
     assert len(_rows(hd.get("/devices/"))) == 4
+
+
+def test_the_device_lists_share_the_api_filters(world, hd, admin):
+    """devices.filters.DeviceFilterSet: the API's parameters work on the pages too."""
+    assert set(_rows(hd.get("/devices/quarantine/?mailbox=ALICE"))) == {
+        "ALICEIPHONE1",
+        "ALICEIPAD1",
+    }
+    assert _rows(hd.get("/devices/quarantine/?mailbox=bob@example.org")) == ["BOBANDROID1"]
+    assert _rows(hd.get("/devices/?device_id=aliceiphone1")) == ["ALICEIPHONE1"]
+    assert len(_rows(hd.get("/devices/?newer_than_days=1"))) == 4
+    assert _rows(hd.get("/devices/?older_than_days=1")) == []
+    # The rule list's "deciding now" link, and a filter without a field survives "Apply".
+    rule = actions.create_rule(
+        SETUP, characteristic="DeviceType", query_string="iPad", access_level="Block"
+    ).obj
+    response = hd.get(f"/devices/?rule={rule.pk}&mailbox=alice")
+    assert _rows(response) == ["ALICEIPAD1"]
+    page = response.content.decode()
+    assert f'<input type="hidden" name="rule" value="{rule.pk}">' in page
+    assert '<input type="hidden" name="mailbox" value="alice">' in page
+    assert "Clear filters" in page
+    assert "Clear filters" not in hd.get("/devices/").content.decode()
 
 
 def test_allow_from_the_quarantine_list(world, hd):

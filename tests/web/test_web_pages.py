@@ -173,6 +173,10 @@ PAGES = [
     "/rules/{rule}/delete",
     "/rules/test?device_type=iPhone",
     "/settings/",
+    "/policies/",
+    "/policies/new",
+    "/org-device-ids/",
+    "/audit/",
     "/my/devices/",
     "/accounts/password/",
 ]
