@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format venv dev-venv migrate clean
+.PHONY: run test lint format venv dev-venv migrate clean soak
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,19 @@ format: dev-venv
 test: dev-venv lint
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+
+# The long runs of issue 9 (docs/RELIABILITY.md keeps the latest figures): a million
+# inputs per gate parser, and the load test at full size against gunicorn, PostgreSQL,
+# Redis, a Celery worker and an SMTP server (about 15 minutes).
+SOAK_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/ecp_soak)
+soak: dev-venv
+	$(PY) -m pip install -q -r bench/soak/requirements.txt
+	mkdir -p var/soak
+	$(PY) bench/soak/fuzz_parsers.py --runs 1000000 --report var/soak/fuzz.json
+	DATABASE_URL=$(SOAK_DATABASE_URL) ECP_LOAD_SECONDS=60 ECP_LOAD_DEVICES=2000 \
+		ECP_LOAD_CLIENTS=32 ECP_LOAD_REPORT=var/soak/load.json \
+		$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_load.py
+	@echo "Figures: var/soak/fuzz.json var/soak/load.json"
 
 clean:
 	rm -rf $(VENV) var/staticfiles .pytest_cache .ruff_cache
