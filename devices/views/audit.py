@@ -97,6 +97,8 @@ def _page(events, request, size: int) -> dict:
 
 
 def _short(value) -> str:
+    if value in (None, "", []):
+        return "—"
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "…"
 

@@ -9,9 +9,12 @@ try:
 except ImportError:  # the browser fixture's need_service() reports it
     expect = None
 
+from devices import actions
 from devices.models import AccessState, MobileDevice, OrgSettings
+from notifications.models import Kind, Notification
 
 from .conftest import PHONE, sign_in
+from .demo_data import ADMIN
 
 pytestmark = pytest.mark.browser
 
@@ -129,3 +132,26 @@ def test_admin_switches_the_default_level_after_confirming(demo, new_page):
     expect(page.locator("#messages")).to_contain_text("Default access level Quarantine -> Allow.")
     assert OrgSettings.load().default_access_level == "Allow"
     assert not MobileDevice.objects.filter(access_state=AccessState.QUARANTINED).exists()
+
+
+def test_end_user_approves_their_own_device_when_the_organisation_lets_them(demo, new_page):
+    actions.set_org_settings(ADMIN, self_approval="always")
+    waiting = MobileDevice.objects.filter(
+        mailbox=demo.boxes["anna.berg"], access_state=AccessState.QUARANTINED
+    ).order_by("id")
+    device = waiting.first()
+    assert device is not None
+    page = new_page(PHONE)
+    sign_in(page, "anna.berg", demo.password)
+    card = page.locator(f"#device-{device.pk}")
+    expect(card).to_contain_text("Quarantined")
+    card.get_by_role("button", name="Approve this device").click()
+    expect(page.locator("#messages")).to_contain_text(f"You approved {device.friendly_name}")
+    card = page.locator(f"#device-{device.pk}")
+    expect(card).to_contain_text("Allowed")
+    expect(card.get_by_role("button", name="Approve this device")).to_have_count(0)
+    assert MobileDevice.objects.get(pk=device.pk).access_state == AccessState.ALLOWED
+    assert Notification.objects.filter(
+        kind=Kind.ADMIN_SELF_APPROVED, recipient="helpdesk@example.com"
+    ).exists()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -10,9 +10,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 
-from devices.models import AccessState, Mailbox, MobileDevice
+from devices import actions
+from devices.audit import Actor
+from devices.models import AccessState, AuditSource, Mailbox, MobileDevice
 
 from .conftest import DESKTOP, PHONE, sign_in
 
@@ -68,13 +71,43 @@ def seeded(live_server, settings, tmp_path):
         .order_by("-n", "alias")
         .first()
     )
+    similar = quarantined.filter(device_type=family["device_type"]).order_by("id").first()
     return SimpleNamespace(
         logins=made["logins"],
         end_user=end_user.user.get_username(),
-        # The device whose history has the most to tell, and one of the largest family waiting.
-        device=MobileDevice.objects.annotate(n=Count("state_changes")).order_by("-n", "id").first(),
-        similar=quarantined.filter(device_type=family["device_type"]).order_by("id").first(),
+        # A waiting device whose history has the most to tell (the admin approves it on
+        # its page, which then says who did), and one of the largest family waiting.
+        device=quarantined.exclude(pk=similar.pk)
+        .annotate(n=Count("state_changes"))
+        .order_by("-n", "id")
+        .first(),
+        similar=similar,
     )
+
+
+def _policies(seeded):
+    """Three access policies: explicit members, a subsidiary's domain, contractors."""
+    admin = Actor(user=get_user_model().objects.get(username="admin"), source=AuditSource.UI)
+    executives = actions.create_policy(
+        admin, name="Executives", default_access_level="Allow", priority=10
+    ).obj
+    for mailbox in Mailbox.objects.filter(user__isnull=False).order_by("alias")[:2]:
+        actions.set_mailbox_policy(admin, mailbox, executives)
+    actions.create_policy(
+        admin,
+        name="Nordic subsidiary",
+        default_access_level="Quarantine",
+        domains=["nordic.example.com", "example.no"],
+        priority=20,
+    )
+    actions.create_policy(
+        admin,
+        name="Contractors",
+        default_access_level="Block",
+        domains=["contractors.example.com"],
+        priority=50,
+    )
+    actions.add_org_device_id(admin, "LOANIPHONE01", note="Loan iPhone 1 (IT desk)")
 
 
 def test_screenshots_of_the_main_pages(seeded, new_page, shots):
@@ -90,6 +123,11 @@ def test_screenshots_of_the_main_pages(seeded, new_page, shots):
         ("mailbox", f"/mailboxes/{device.mailbox_id}/"),
     ):
         admin.goto(url)
+        if name == "device":
+            admin.get_by_role("button", name="Allow", exact=True).click()
+            expect(admin.locator("#decided-by")).to_contain_text(
+                "Approved by admin (Control panel)"
+            )
         _check(admin, DESKTOP)
         admin.screenshot(path=shots / f"{name}.png")
     admin.goto("/rules/test?device_type=iPhone&device_model=iPhone15C2&info_received=on")
@@ -100,6 +138,14 @@ def test_screenshots_of_the_main_pages(seeded, new_page, shots):
     expect(admin.locator("#level-confirm")).to_be_visible()
     _check(admin, DESKTOP)
     admin.screenshot(path=shots / "settings.png")
+    # Access policies, made through the pages' own actions, then the audit log they fill.
+    _policies(seeded)
+    for name, url in (("policies", "/policies/"), ("audit", "/audit/")):
+        admin.goto(url)
+        _check(admin, DESKTOP)
+        admin.screenshot(path=shots / f"{name}.png")
+    admin.goto("/org-device-ids/")
+    _check(admin, DESKTOP)
 
     user = new_page(DESKTOP)
     sign_in(user, seeded.end_user, logins[seeded.end_user])
@@ -116,10 +162,21 @@ def test_screenshots_of_the_main_pages(seeded, new_page, shots):
         (None, "/devices/"),
         (None, "/rules/"),
         (None, "/settings/"),
+        (None, "/policies/"),
+        (None, "/org-device-ids/"),
+        (None, "/audit/"),
     ):
         phone.goto(url)
         _check(phone, PHONE)
         if name:
             phone.screenshot(path=shots / f"{name}.png")
-    for name in ("dashboard", "quarantine", "device", "settings", "my-devices"):
+    for name in (
+        "dashboard",
+        "quarantine",
+        "device",
+        "settings",
+        "my-devices",
+        "audit",
+        "policies",
+    ):
         assert (shots / f"{name}.png").stat().st_size < 400_000
