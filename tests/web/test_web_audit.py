@@ -76,7 +76,7 @@ def test_an_update_shows_what_changed(world, hd):
     latest = response.context["page"]["rows"][0]
     assert latest.actor_name == "orgadmin"
     assert "discovery_window_minutes: 15 → 20" in latest.changes
-    assert 'admin_mail_recipients: [] → ["it@example.org"]' in latest.changes
+    assert 'admin_mail_recipients: — → ["it@example.org"]' in latest.changes
     assert "discovery_window_minutes: 15 → 20" in response.content.decode()
 
 
