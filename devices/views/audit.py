@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -207,8 +207,17 @@ def csv_rows(events):
 @login_required
 @staff_required
 def audit_export(request):
-    """Every event the filters select, oldest first, as CSV (streamed)."""
+    """Every event the filters select, oldest first, as CSV (streamed).
+
+    A bad filter is refused rather than left out: an export of more than was
+    asked for is worse than none.
+    """
     form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        problems = " ".join(e for errors in form.errors.values() for e in errors)
+        return HttpResponseBadRequest(
+            f"Nothing exported: {problems}\n", content_type="text/plain; charset=utf-8"
+        )
     events = form.filter(AuditEvent.objects.all()).order_by("time", "id")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(csv_rows(events), content_type="text/csv; charset=utf-8")

@@ -146,6 +146,13 @@ def test_screenshots_of_the_main_pages(seeded, new_page, shots):
         admin.screenshot(path=shots / f"{name}.png")
     admin.goto("/org-device-ids/")
     _check(admin, DESKTOP)
+    # Organization Management's eleven links fit, or fold into the menu, at any laptop width.
+    for width in (1024, 1200):
+        laptop = {"width": width, "height": 800}
+        admin.set_viewport_size(laptop)
+        admin.goto("/audit/")
+        _check(admin, laptop)
+    admin.set_viewport_size(DESKTOP)
 
     user = new_page(DESKTOP)
     sign_in(user, seeded.end_user, logins[seeded.end_user])

@@ -192,6 +192,15 @@ def test_csv_export_with_the_same_filters(world, hd):
     assert cell == '\'=HYPERLINK("http://x")', "no formula for a spreadsheet to run"
 
 
+def test_the_export_refuses_a_bad_filter_rather_than_export_everything(world, hd):
+    response = hd.get("/audit/export.csv?from=2026-02-01&to=2026-01-01")
+    assert response.status_code == 400
+    assert response.content.decode() == (
+        "Nothing exported: The end of the range is before its start.\n"
+    )
+    assert hd.get("/audit/export.csv?source=telepathy").status_code == 400
+
+
 def test_the_export_link_carries_the_filters(world, hd):
     page = hd.get("/audit/?actor=hd&action=device.").content.decode()
     assert 'href="/audit/export.csv?actor=hd&amp;action=device."' in page
