@@ -28,9 +28,9 @@ def grandfather_devices(actor: Actor, *, dry_run: bool = False) -> Result:
     devices = MobileDevice.objects.filter(
         access_state=AccessState.ALLOWED, access_state_reason=AccessReason.GLOBAL
     )
-    pairs = list(devices.values_list("pk", "mailbox_id", "device_id"))
     if dry_run:
-        return Result(count=len(pairs))
+        return Result(count=devices.count())
+    pairs = list(devices.values_list("pk", "mailbox_id", "device_id"))
     now = timezone.now()
     MailboxDeviceId.objects.bulk_create(
         [
