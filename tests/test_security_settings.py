@@ -109,13 +109,20 @@ def test_production_cookies_are_secure(db, settings):
 # --- production settings ------------------------------------------------------------------------
 
 
+# The test run's own switches, which a deployment would not have: the SQLite default
+# is enough for `check`, and tests/browser sets DJANGO_ALLOW_ASYNC_UNSAFE for Playwright.
+NOT_DEPLOYED = ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+
+
+def deployed_env(env: dict) -> dict:
+    return {k: v for k, v in {**os.environ, **env}.items() if k not in NOT_DEPLOYED}
+
+
 def run_django(code: str, env: dict) -> subprocess.CompletedProcess:
-    environment = {**os.environ, **env}
-    environment.pop("DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
-        env=environment,
+        env=deployed_env(env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -176,7 +183,7 @@ def test_check_deploy_is_clean_with_the_production_settings():
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,
-        env={k: v for k, v in {**os.environ, **PRODUCTION_ENV}.items() if k != "DATABASE_URL"},
+        env=deployed_env(PRODUCTION_ENV),
         capture_output=True,
         text=True,
         timeout=120,
@@ -193,7 +200,7 @@ def test_the_development_defaults_are_not_deploy_clean():
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=REPO,
-        env={k: v for k, v in {**os.environ, **env}.items() if k != "DATABASE_URL"},
+        env=deployed_env(env),
         capture_output=True,
         text=True,
         timeout=120,
