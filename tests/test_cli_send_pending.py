@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from devices import actions
@@ -52,7 +53,8 @@ def test_digests_now_folds_held_admin_mails_into_one(cli_actor, quarantined):
         MobileDevice.objects.create(
             mailbox=quarantined, device_id=f"TAB{n}", device_type="iPad", device_info_received=True
         )
-    actions.reevaluate(MobileDevice.objects.all(), None)
+    with transaction.atomic():  # reevaluate locks rows (select_for_update) on PostgreSQL
+        actions.reevaluate(MobileDevice.objects.all(), None)
     mail.outbox.clear()
     out = eas("send-pending", "--digests-now")
     assert "(1 digest made)" in out
