@@ -380,3 +380,56 @@ class DeviceStateChange(models.Model):
 
     def __str__(self):
         return f"{self.device_repr}: {self.from_state} -> {self.to_state}"
+
+
+class RuleChangeJob(models.Model):
+    """A rule change too big to make inside a request, run by a Celery worker.
+
+    The job keeps what the action needs (the rule's values or id) and who asked,
+    so that the worker acts, and audits, as that person from that request.
+    """
+
+    class Kind(models.TextChoices):
+        CREATE = "create", "Creating"
+        UPDATE = "update", "Changing"
+        DELETE = "delete", "Deleting"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # create/update: characteristic, query_string, access_level; update/delete: rule_id
+    # and rule (the rule's words when the job was made).
+    params = models.JSONField(default=dict)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    user_name = models.CharField(max_length=150)
+    source = models.CharField(max_length=16, choices=AuditSource.choices)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    devices_total = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} rule ({self.get_status_display()})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    def elapsed_seconds(self, now=None) -> int:
+        start = self.started_at or self.created_at
+        end = self.finished_at or now or timezone.now()
+        return max(0, int((end - start).total_seconds()))

@@ -30,7 +30,15 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
 
-from .models import AccessPolicy, DeviceAccessRule, Mailbox, MobileDevice, OrgDeviceId, OrgSettings
+from .models import (
+    AccessPolicy,
+    DeviceAccessRule,
+    Mailbox,
+    MobileDevice,
+    OrgDeviceId,
+    OrgSettings,
+    RuleChangeJob,
+)
 
 ORG_MANAGEMENT_GROUP = "Organization Management"
 HELP_DESK_GROUP = "Help Desk"
@@ -202,6 +210,16 @@ def get_org_device_id_for_user(request, pk, *, change: bool = False) -> OrgDevic
     if change and role != Role.ORG_MANAGEMENT:
         raise PermissionDenied(ORG_DEVICE_IDS_READ_ONLY)
     return _get_or_404(OrgDeviceId.objects.all(), pk)
+
+
+def get_job_for_user(request, pk) -> RuleChangeJob:
+    """Organization Management sees every rule change job, its creator their own; else a 404."""
+    jobs = RuleChangeJob.objects.all()
+    if role_for(request.user) != Role.ORG_MANAGEMENT:
+        if not request.user.is_authenticated:
+            raise Http404("No such job.")
+        jobs = jobs.filter(user=request.user)
+    return _get_or_404(jobs, pk)
 
 
 def _get_or_404(qs, pk):

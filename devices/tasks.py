@@ -1,4 +1,4 @@
-"""Periodic housekeeping, run by Celery beat (see CELERY_BEAT_SCHEDULE)."""
+"""Celery tasks: periodic housekeeping (see CELERY_BEAT_SCHEDULE) and queued rule changes."""
 
 from datetime import timedelta
 
@@ -41,3 +41,9 @@ def end_discovery_windows() -> int:
     )
     with transaction.atomic():
         return len(actions.reevaluate(stale, audit))
+
+
+@shared_task(ignore_result=True)
+def run_rule_change(job_id: int) -> None:
+    """A rule change queued by the rule pages (devices.actions.queue_rule_change)."""
+    actions.run_rule_change_job(job_id)

@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from .views import audit, dashboard, devices, mailboxes, my, org, org_device_ids, policies, rules
+from .views import (
+    audit,
+    dashboard,
+    devices,
+    jobs,
+    mailboxes,
+    my,
+    org,
+    org_device_ids,
+    policies,
+    rules,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -21,6 +32,8 @@ urlpatterns = [
     path("rules/test", rules.rule_test, name="rule-test"),
     path("rules/<int:pk>/edit", rules.rule_edit, name="rule-edit"),
     path("rules/<int:pk>/delete", rules.rule_delete, name="rule-delete"),
+    path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
+    path("jobs/<int:pk>.json", jobs.job_status, name="job-status"),
     path("settings/", org.org_settings, name="org-settings"),
     path("settings/grandfather", org.grandfather, name="org-grandfather"),
     path("policies/", policies.policy_list, name="policy-list"),

@@ -184,6 +184,10 @@ ECP_MAIL_BACKOFF_BASE = envint("ECP_MAIL_BACKOFF_BASE", 30)
 # Seconds before a mail claimed by a worker that died mid-send may be sent again.
 ECP_MAIL_SENDING_TIMEOUT = envint("ECP_MAIL_SENDING_TIMEOUT", 300)
 
+# A rule change that moves more devices than this runs as a Celery job with a progress
+# page instead of inside the request.
+ECP_RULE_CHANGE_INLINE_LIMIT = envint("ECP_RULE_CHANGE_INLINE_LIMIT", 5000)
+
 # The gate trusts X-Real-IP (the device's address) only from these proxies.
 ECP_TRUSTED_PROXIES = envlist("ECP_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 

@@ -35,6 +35,7 @@ from .gate import (
     touch_last_seen,
 )
 from .imports import ImportCounts, ImportRowsError, import_devices, import_mailboxes
+from .jobs import queue_rule_change, run_rule_change_job
 from .lifecycle import grandfather_devices, purge_quarantined
 from .mail import resend_notification
 from .mailboxes import create_mailbox, set_mailbox
@@ -75,6 +76,7 @@ __all__ = [
     "delete_policy",
     "delete_rule",
     "may_self_approve",
+    "queue_rule_change",
     "describe_changes",
     "device_snapshot",
     "grandfather_devices",
@@ -97,6 +99,7 @@ __all__ = [
     "resend_notification",
     "revoke_api_token",
     "rule_snapshot",
+    "run_rule_change_job",
     "self_approve",
     "set_mailbox",
     "set_mailbox_policy",

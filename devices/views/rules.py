@@ -2,9 +2,12 @@
 
 Creating, editing and deleting show first what the change would do to the
 existing devices (devices.actions.preview_rule); the change is saved only
-from a form whose values are exactly the previewed ones.
+from a form whose values are exactly the previewed ones. A change that moves
+more than ECP_RULE_CHANGE_INLINE_LIMIT devices runs as a job (views/jobs.py
+shows its progress) instead of holding the request.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -23,7 +26,14 @@ from ..forms import (
     SimilarDevicesRuleForm,
     device_families,
 )
-from ..models import AccessLevel, Characteristic, DeviceAccessRule, MobileDevice, OrgSettings
+from ..models import (
+    AccessLevel,
+    Characteristic,
+    DeviceAccessRule,
+    MobileDevice,
+    OrgSettings,
+    RuleChangeJob,
+)
 from ..permissions import (
     RULES_READ_ONLY,
     can_manage_rules,
@@ -117,6 +127,14 @@ def _save_or_preview(request, form, *, mode, rule=None, device=None):
     confirmed = "save" in request.POST and request.POST.get("previewed") == _signature(values)
     if confirmed:
         try:
+            total = _preview(actions.preview_rule(**values, rule=rule))["total"]
+            duplicate = _duplicate_of(values, rule.pk if rule else None)
+            if total > settings.ECP_RULE_CHANGE_INLINE_LIMIT and not duplicate:
+                kind = RuleChangeJob.Kind.CREATE if rule is None else RuleChangeJob.Kind.UPDATE
+                job = actions.queue_rule_change(
+                    actor_for(request), kind, rule=rule, values=values, devices_total=total
+                )
+                return redirect(f"/jobs/{job.pk}/")
             if rule is None:
                 result = actions.create_rule(actor_for(request), **values)
             else:
@@ -205,6 +223,12 @@ def rule_delete(request, pk):
     rule = get_rule_for_user(request, pk, change=True)
     if request.method == "POST":
         words = rule_words(rule)
+        total = _preview(actions.preview_rule_removal(rule))["total"]
+        if total > settings.ECP_RULE_CHANGE_INLINE_LIMIT:
+            job = actions.queue_rule_change(
+                actor_for(request), RuleChangeJob.Kind.DELETE, rule=rule, devices_total=total
+            )
+            return redirect(f"/jobs/{job.pk}/")
         try:
             result = actions.delete_rule(actor_for(request), rule)
         except actions.ActionError as e:

@@ -67,10 +67,36 @@
     });
   }
 
+  // A rule change running as a job: poll its status, reload once it has finished.
+  function setUpJob(job) {
+    var url = job.getAttribute("data-job-status");
+    if (!url) { return; }
+    var elapsed = job.querySelector("#job-elapsed");
+    function poll() {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (data && (data.status === "done" || data.status === "failed")) {
+            window.location.reload();
+            return;
+          }
+          if (data && elapsed) {
+            var m = Math.floor(data.elapsed / 60), s = data.elapsed % 60;
+            elapsed.textContent = m ? m + " min " + s + " s" : s + " s";
+          }
+          window.setTimeout(poll, 2000);
+        })
+        .catch(function () { window.setTimeout(poll, 2000); });
+    }
+    window.setTimeout(poll, 2000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form.ecp-bulk").forEach(setUpBulk);
     document.querySelectorAll("form[data-confirm]").forEach(setUpConfirm);
     var ruleForm = document.getElementById("rule-form");
     if (ruleForm) { setUpRuleForm(ruleForm); }
+    var job = document.getElementById("job");
+    if (job) { setUpJob(job); }
   });
 })();

@@ -11,7 +11,14 @@ import pytest
 from django.test import Client
 
 from devices import actions
-from devices.models import AuditEvent, DeviceAccessRule, Mailbox, MobileDevice, OrgSettings
+from devices.models import (
+    AuditEvent,
+    DeviceAccessRule,
+    Mailbox,
+    MobileDevice,
+    OrgSettings,
+    RuleChangeJob,
+)
 
 from .conftest import SETUP
 
@@ -27,6 +34,10 @@ def world(world):
     actions.set_org_settings(SETUP, self_approval="always")
     # An approved device for the quarantined phone to replace.
     actions.allow_device(SETUP, world.alice_box, world.alice_tablet.device_id)
+    # A rule change queued by Organization Management (never run here).
+    world.job = RuleChangeJob.objects.create(
+        kind="delete", params={"rule_id": world.rule.pk}, user=world.org, user_name="orgadmin"
+    )
     return world
 
 
@@ -54,6 +65,7 @@ def _url(template, world) -> str:
         rule=world.rule.pk,
         policy=world.policy.pk,
         org_id=world.org_id.pk,
+        job=world.job.pk,
     )
 
 
@@ -71,6 +83,9 @@ GET_MATRIX = [
     ("/rules/{rule}/edit", (302, 403, 403, 403, 200, 200, 403)),
     ("/rules/{rule}/delete", (302, 403, 403, 403, 200, 200, 403)),
     ("/rules/test?device_type=iPhone", (302, 403, 403, 200, 200, 200, 403)),
+    # A rule change job: its creator (org) and Organization Management; others 404.
+    ("/jobs/{job}/", (302, 404, 404, 404, 200, 200, 404)),
+    ("/jobs/{job}.json", (302, 404, 404, 404, 200, 200, 404)),
     ("/settings/", (302, 403, 403, 200, 200, 200, 403)),
     ("/policies/", (302, 403, 403, 200, 200, 200, 403)),
     ("/policies/new", (302, 403, 403, 403, 200, 200, 403)),
