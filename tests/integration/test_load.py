@@ -7,9 +7,10 @@
 
 A third of the devices are new: their first request creates the partnership
 and quarantines it (org default Quarantine), which writes a user and an admin
-mail. The rest exist already, Allowed, Quarantined or Blocked. Devices are
-picked at random, so first requests of one device race each other; one in
-ten requests spells the DeviceId in lower case. Two approver threads allow
+mail. The rest exist already, Allowed, Quarantined or Blocked. The clients go
+through every device once in random order (a new device's first request sent
+by two threads at once), then pick devices at random; one request in ten
+spells the DeviceId in lower case. Two approver threads allow
 whatever the quarantine list shows, the same devices at the same time.
 
 Checked afterwards: no 5xx and every answer consistent with its state; one
@@ -30,6 +31,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from api import tokens
 from devices import actions
@@ -107,7 +110,9 @@ class World:
         self.new: set[str] = set()
         self.before: dict[str, str] = {}  # DeviceId -> state before the run
         self.approver_token = ""
-        self.first_contacts: list[tuple[str, str]] = []  # each new device twice: a race
+        # Every device once, in random order, a new one twice in a row (two threads race
+        # its first contact); then random picks.
+        self.schedule: list[tuple[str, str]] = []
 
 
 def build_world(devices: int) -> World:
@@ -130,6 +135,7 @@ def build_world(devices: int) -> World:
     boxes = {b.alias: b for b in Mailbox.objects.all()}
 
     rows, lists = [], []
+    yesterday = timezone.now() - timedelta(days=1)
     for i in range(devices):
         login = world.logins[i % mailboxes]
         device_id = f"Dev{i:05d}{login}"
@@ -154,6 +160,9 @@ def build_world(devices: int) -> World:
                 eas_version="16.1",
                 access_state=state,
                 access_state_reason=reason,
+                first_seen=yesterday,
+                last_seen=yesterday,  # so that a contact in the run moves it
+                state_changed_at=yesterday,
             )
         )
         if listed:
@@ -166,8 +175,8 @@ def build_world(devices: int) -> World:
                 )
             )
         world.before[device_id] = state
-    world.first_contacts = [d for d in world.devices if d[1] in world.new for _ in (0, 1)]
-    world.first_contacts.reverse()  # pop() from the end: the first devices first
+    shuffled = random.Random(devices).sample(world.devices, len(world.devices))
+    world.schedule = [d for d in shuffled for _ in range(2 if d[1] in world.new else 1)]
     MobileDevice.objects.bulk_create(rows, batch_size=1000)
     MailboxDeviceId.objects.bulk_create(lists, batch_size=1000)
 
@@ -205,9 +214,9 @@ class Tally:
 def device_thread(gate, world, tally, deadline, seed):
     rng = random.Random(seed)
     while time.monotonic() < deadline:
-        try:  # every other request: a new device's first contact, while there are any
-            login, device_id = world.first_contacts.pop() if rng.random() < 0.5 else ()
-        except (IndexError, ValueError):
+        try:
+            login, device_id = world.schedule.pop()
+        except IndexError:
             login, device_id = rng.choice(world.devices)
         if rng.random() < 0.1:
             device_id = device_id.lower()
@@ -332,6 +341,7 @@ def quarantine_mail_problems(stack) -> tuple[int, list]:
 
 def test_concurrent_devices_and_approvals(stack):
     world = build_world(DEVICES)
+    run_started = timezone.now()
     started = time.monotonic()
     tally = run(stack, world, seconds=SECONDS, clients=CLIENTS)
     elapsed = time.monotonic() - started
@@ -350,11 +360,13 @@ def test_concurrent_devices_and_approvals(stack):
     requests = sum(tally.statuses.values())
     transitions, mail_problems = quarantine_mail_problems(stack)
     created = MobileDevice.objects.filter(device_id__in=world.new).count()
+    contacted = MobileDevice.objects.filter(last_seen__gte=run_started).count()
     figures = {
         "seconds": SECONDS,
         "clients": CLIENTS,
         "devices": DEVICES,
         "new_devices": len(world.new),
+        "devices_contacted": contacted,
         "new_devices_seen": created,
         "requests": requests,
         "requests_per_second": round(requests / SECONDS, 1),
