@@ -6,29 +6,43 @@ input the engine looks at, with the mailbox lists reduced to "this device is on
 the blocked / allowed list"), decide each profile once with devices.access, and
 group the profiles by decision. devices.actions then issues one UPDATE per
 decision. The engine stays the only place where the decision order lives.
+
+The database names each profile with a key it computes itself (every profile
+column, length-prefixed, so that no two profiles share a key), and the devices
+that must move are found in one pass: those whose key joined with their
+current state, reason, rule and policy is not one of the decided ones. Both
+tests are hashed IN lists; an OR of the profiles' columns, one query per
+decision, scanned a million rows once per decision, minutes in all (bench/).
 """
 
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
     CharField,
+    Count,
     Exists,
+    F,
+    FilteredRelation,
+    Func,
+    IntegerField,
+    Min,
     OuterRef,
     Q,
     QuerySet,
     Value,
     When,
 )
+from django.db.models.functions import Cast, Coalesce, Length
 
 from . import access
 from .models import (
     DeviceAccessRule,
     DeviceIdList,
-    MailboxDeviceId,
     MobileDevice,
     OrgDeviceId,
     OrgSettings,
@@ -47,7 +61,6 @@ PROFILE_FIELDS = (
     "in_window",
 )
 _PLACEHOLDER_ID = "device"
-_PROFILES_PER_OUTCOME = 90  # 10 columns each: under SQLite's 999 bound parameters
 
 
 def org_facts(org: OrgSettings) -> access.OrgFacts:
@@ -110,32 +123,83 @@ def mailbox_facts(mailbox) -> access.MailboxFacts:
     )
 
 
-def _listed(kind: str) -> Exists:
-    return Exists(
-        MailboxDeviceId.objects.filter(
-            mailbox=OuterRef("mailbox"), device_key=OuterRef("device_key"), list=kind
+class _Joined(Func):
+    """Strings joined: one CONCAT() on PostgreSQL, a flat || chain on SQLite.
+
+    Django's Concat nests a pair per argument, and SQLite's parser overflows on
+    thirty of them. Every argument must be a string, never NULL (see _text).
+    """
+
+    function = "CONCAT"
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler, connection, template="(%(expressions)s)", arg_joiner=" || ", **extra_context
         )
-    )
+
+
+def _text(name: str):
+    return Coalesce(Cast(F(name), CharField()), Value(""))
+
+
+# Profile columns any string can be in: the key gives their length, so no value can
+# pass for two. The others (flags, ids, levels, "listed") never hold a "|".
+_FREE_TEXT = frozenset({"device_type", "device_model", "device_os", "user_agent"})
+
+
+def _key(*names: str) -> _Joined:
+    """The columns as one string, unambiguous: distinct profiles, distinct keys."""
+    parts = []
+    for name in names:
+        if name in _FREE_TEXT:
+            parts += [Cast(Length(F(name)), CharField()), Value(":"), F(name)]
+        else:
+            parts.append(_text(name))
+        parts.append(Value("|"))
+    return _Joined(*parts)
 
 
 def with_profile(devices: QuerySet, org: access.OrgFacts, now: datetime) -> QuerySet:
-    """Annotate devices with the profile columns the engine needs."""
-    return devices.annotate(
-        listed=Case(
-            When(_listed(DeviceIdList.BLOCKED), then=Value("blocked")),
-            When(_listed(DeviceIdList.ALLOWED), then=Value("allowed")),
-            When(
-                Exists(OrgDeviceId.objects.filter(device_key=OuterRef("device_key"))),
-                then=Value("org"),
+    """Annotate devices with the profile columns the engine needs, and the profile's key.
+
+    `listed` joins the mailbox's list entry for the device's key (at most one:
+    a DeviceId is on one list of a mailbox at most) rather than asking an EXISTS
+    per list per device. `state_key` is the profile key followed by the device's
+    current state, reason, rule and policy: a device whose state_key is its
+    decision's (Plan.held_key) stays as it is.
+    """
+    entry = FilteredRelation(
+        "mailbox__device_ids", condition=Q(mailbox__device_ids__device_key=F("device_key"))
+    )
+    on_org_list = Exists(OrgDeviceId.objects.filter(device_key=OuterRef("device_key")))
+    return (
+        devices.annotate(list_entry=entry)
+        .annotate(
+            listed=Coalesce(
+                F("list_entry__list"),
+                Case(When(on_org_list, then=Value("org")), default=Value("")),
+                output_field=CharField(),
             ),
-            default=Value(""),
-            output_field=CharField(),
-        ),
-        in_window=Case(
-            When(first_seen__gt=now - org.discovery_window, then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
-        ),
+            in_window=Case(
+                When(first_seen__gt=now - org.discovery_window, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
+        .annotate(profile_key=_key(*PROFILE_FIELDS))
+        .annotate(
+            state_key=_Joined(
+                F("profile_key"),
+                _text("access_state"),
+                Value("|"),
+                _text("access_state_reason"),
+                Value("|"),
+                _text("access_rule"),
+                Value("|"),
+                _text("access_policy"),
+            ),
+        )
     )
 
 
@@ -164,39 +228,96 @@ def decide_profile(
     return access.decide(mailbox, device, rules, org, now)
 
 
-@dataclass
-class Outcome:
-    """All devices in scope that the engine puts in one state, and which of them move."""
+@dataclass(frozen=True)
+class Group:
+    """The devices in scope that share a profile and a current state, reason, rule, policy."""
 
-    decision: access.Decision
-    match: Q  # selects, on a with_profile() queryset, the devices with this decision
+    state_key: str
+    profile_key: str
+    state: str  # their current access state
+    device_type: str
+    count: int
+    decision: access.Decision  # what the engine decides for their profile
 
-    def unchanged(self) -> Q:
+    @property
+    def holds_decision(self) -> bool:
         d = self.decision
-        rule = Q(access_rule=d.rule_id) if d.rule_id else Q(access_rule__isnull=True)
-        policy = Q(access_policy=d.policy_id) if d.policy_id else Q(access_policy__isnull=True)
-        return Q(access_state=d.state, access_state_reason=d.reason) & rule & policy
+        held = f"{self.profile_key}{d.state}|{d.reason}|{d.rule_id or ''}|{d.policy_id or ''}"
+        return self.state_key == held
 
 
-def plan(
-    devices: QuerySet, rules: access.RuleSet, org: access.OrgFacts, now: datetime
-) -> tuple[QuerySet, list[Outcome]]:
-    """Decide every distinct profile in scope; one Outcome per distinct decision.
+@dataclass
+class Plan:
+    """The decision for every profile in scope, and the groups of devices that must move."""
 
-    A decision shared by many profiles is split into Outcomes of at most
-    _PROFILES_PER_OUTCOME profiles: one OR of thousands of terms is more than
-    SQLite parses (expression depth 1000).
+    annotated: QuerySet  # the scope, with_profile()
+    moves: list[Group]  # the groups whose devices do not hold their decision
+
+    def moving(self) -> Iterator[tuple[QuerySet, dict[str, access.Decision]]]:
+        """(devices, their decision by state_key): together, every device that must move.
+
+        Selected by state_key, and narrowed first by the plain columns the groups
+        share (access state, DeviceType), which PostgreSQL finds through their
+        indexes: releasing 100,000 quarantined Outlook devices reads those, not
+        a million rows. One queryset on PostgreSQL; on SQLite as many as its
+        bound-parameter limit needs. A device whose state changed since planning
+        is not selected: whoever changed it decided it.
+        """
+        limit = connection.features.max_query_params
+        size = max(1, (limit - 20) // 2) if limit else max(1, len(self.moves))
+        for i in range(0, len(self.moves), size):
+            chunk = self.moves[i : i + size]
+            devices = self.annotated.filter(
+                access_state__in=sorted({g.state for g in chunk}),
+                device_type__in=sorted({g.device_type for g in chunk}),
+                state_key__in=[g.state_key for g in chunk],
+            )
+            yield devices, {g.state_key: g.decision for g in chunk}
+
+
+_FLAGS = frozenset({"mailbox__activesync_enabled", "device_info_received", "in_window"})
+
+
+def _profile_key(state_key: str) -> str:
+    """The profile key inside a state_key: all but the last four "|"-separated fields.
+
+    state_key = profile_key (which ends in "|") + "state|reason|rule|policy",
+    and those four never hold a "|".
+    """
+    return state_key.rsplit("|", 4)[0] + "|"
+
+
+def plan(devices: QuerySet, rules: access.RuleSet, org: access.OrgFacts, now: datetime) -> Plan:
+    """Decide every distinct profile in scope once; group the devices that must move.
+
+    One pass, grouped by state_key (profile and current state): the groups are
+    few, and within a group every column has one value, so MIN() gives it back
+    (flags as 0/1: there is no MIN of a boolean).
     """
     annotated = with_profile(devices, org, now)
-    groups: dict[access.Decision, list[Q]] = defaultdict(list)
-    for profile in annotated.order_by().values(*PROFILE_FIELDS).distinct():
-        decision = decide_profile(profile, rules, org, now)
-        groups[decision].append(Q(**profile))
-    outcomes = []
-    for decision, profile_qs in groups.items():
-        for i in range(0, len(profile_qs), _PROFILES_PER_OUTCOME):
-            match = Q()
-            for q in profile_qs[i : i + _PROFILES_PER_OUTCOME]:
-                match |= q
-            outcomes.append(Outcome(decision, match))
-    return annotated, outcomes
+    columns = {
+        f"c{i}": Min(Cast(F(name), IntegerField()) if name in _FLAGS else F(name))
+        for i, name in enumerate(PROFILE_FIELDS)
+    }
+    decisions: dict[str, access.Decision] = {}
+    moves = []
+    groups = annotated.order_by().values("state_key")
+    for row in groups.annotate(n=Count("pk"), state=Min("access_state"), **columns):
+        profile_key = _profile_key(row["state_key"])
+        decision = decisions.get(profile_key)
+        if decision is None:
+            profile = {name: row[f"c{i}"] for i, name in enumerate(PROFILE_FIELDS)}
+            for name in _FLAGS:
+                profile[name] = bool(profile[name])
+            decision = decisions[profile_key] = decide_profile(profile, rules, org, now)
+        group = Group(
+            state_key=row["state_key"],
+            profile_key=profile_key,
+            state=row["state"],
+            device_type=row[f"c{PROFILE_FIELDS.index('device_type')}"],
+            count=row["n"],
+            decision=decision,
+        )
+        if not group.holds_decision:
+            moves.append(group)
+    return Plan(annotated.order_by("pk"), moves)

@@ -1,14 +1,16 @@
 """Set-based re-evaluation: bring every device in scope to the state the engine decides.
 
-devices.evaluation groups the devices in scope into outcomes (one decision
-each); this module moves the devices whose state, reason or rule differs, with
-one UPDATE per outcome (in id chunks), one history row per moved device tied to
-the action's audit event, and the transitions handed to devices.notify.
+devices.evaluation decides each profile in scope once and groups the devices
+whose state, reason, rule or policy differs from their profile's decision; this
+module selects and locks those devices, moves them with one UPDATE per
+decision (in id chunks), writes one history row per moved device tied to the
+action's audit event, and hands the transitions to devices.notify. A preview
+needs the groups only.
 """
 
-from collections import Counter
+from collections import Counter, defaultdict
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import access, notify
@@ -32,17 +34,19 @@ def reevaluate(
     now = timezone.now()
     rules = rules if rules is not None else load_rules()
     org = org or OrgSettings.load()
-    annotated, outcomes = plan(scope, rules, org_facts(org), now)
-    moves = []
-    for outcome in outcomes:
-        moving = lock(annotated.filter(outcome.match).exclude(outcome.unchanged()))
-        rows = list(
-            moving.values_list(
-                "pk", "access_state", "access_state_reason", "device_id", "mailbox__alias"
-            )
-        )
-        if rows:
-            moves.append((outcome.decision, rows))
+    planned = plan(scope, rules, org_facts(org), now)
+    by_decision: dict[access.Decision, list[tuple]] = defaultdict(list)
+    for moving, decisions in planned.moving():
+        for *row, key in lock(moving).values_list(
+            "pk",
+            "access_state",
+            "access_state_reason",
+            "device_id",
+            "mailbox__alias",
+            "state_key",
+        ):
+            by_decision[decisions[key]].append(tuple(row))
+    moves = list(by_decision.items())
     if callable(event):
         counts = Counter(
             (row[1], d.state) for d, rows in moves for row in rows if row[1] != d.state
@@ -99,16 +103,11 @@ def preview(
     now = timezone.now()
     rules = rules if rules is not None else load_rules()
     org = org or OrgSettings.load()
-    annotated, outcomes = plan(scope, rules, org_facts(org), now)
+    planned = plan(scope, rules, org_facts(org), now)
     counts: Counter = Counter()
-    for outcome in outcomes:
-        moving = annotated.filter(outcome.match).exclude(outcome.unchanged())
-        by_state = (
-            moving.order_by().values_list("access_state").annotate(n=Count("pk"))
-        ).values_list("access_state", "n")
-        for state, n in by_state:
-            if state != outcome.decision.state:
-                counts[(state, outcome.decision.state)] += n
+    for group in planned.moves:
+        if group.state != group.decision.state:
+            counts[(group.state, group.decision.state)] += group.count
     return counts
 
 
