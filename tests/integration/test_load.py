@@ -359,7 +359,7 @@ def test_concurrent_devices_and_approvals(stack):
 
     requests = sum(tally.statuses.values())
     transitions, mail_problems = quarantine_mail_problems(stack)
-    created = MobileDevice.objects.filter(device_id__in=world.new).count()
+    created = MobileDevice.objects.filter(device_key__in=[d.lower() for d in world.new]).count()
     contacted = MobileDevice.objects.filter(last_seen__gte=run_started).count()
     figures = {
         "seconds": SECONDS,
