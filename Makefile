@@ -45,7 +45,7 @@ test: dev-venv lint
 
 # The long runs of issue 9 (docs/RELIABILITY.md keeps the latest figures): a million
 # inputs per gate parser, and the load test at full size against gunicorn, PostgreSQL,
-# Redis, a Celery worker and an SMTP server (about 15 minutes).
+# Redis, a Celery worker and an SMTP server (about 10 minutes).
 SOAK_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/ecp_soak)
 soak: dev-venv
 	$(PY) -m pip install -q -r bench/soak/requirements.txt
