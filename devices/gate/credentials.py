@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import time
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
@@ -24,6 +25,8 @@ from devices.models import Mailbox
 log = logging.getLogger(__name__)
 
 CACHE_TTL = 300  # seconds a verified credential is trusted
+MEMO_TTL = 60  # seconds a process keeps what it read from the cache
+MEMO_SIZE = 10_000
 FAILURE_WINDOW = 900  # seconds failures are counted over
 MAX_FAILURES = 10  # per login and client address within the window
 MAX_LOGIN = 256
@@ -116,6 +119,28 @@ def count_failure(login: str, client: str) -> None:
         _safe_cache("incr", key)
 
 
+# pair key -> (what the shared cache held, when this process read it). Saves the
+# cache round trip on every request of a syncing device. Safe to keep a while: the
+# database is asked on every request whether the login is active and its password
+# hash is the one verified (the fingerprint), so a change is seen at once.
+_memo: dict[str, tuple[dict, float]] = {}
+
+
+def _recall(pair_key: str) -> dict | None:
+    now = time.monotonic()
+    memo = _memo.get(pair_key)
+    if memo is not None and now - memo[1] < MEMO_TTL:
+        return memo[0]
+    cached = _safe_cache("get", pair_key)
+    if cached:  # only what the shared cache confirmed: an outage keeps nothing here
+        if len(_memo) >= MEMO_SIZE:
+            _memo.clear()
+        _memo[pair_key] = (cached, now)
+    else:
+        _memo.pop(pair_key, None)
+    return cached
+
+
 def check(request, login: str, password: str):
     """The active user these credentials belong to, with its mailbox loaded.
 
@@ -125,11 +150,12 @@ def check(request, login: str, password: str):
     User = get_user_model()
     client = client_ip(request)
     pair_key = "gate:cred:" + _mac("cred", login, password)
-    cached = _safe_cache("get", pair_key)
+    cached = _recall(pair_key)
     if cached:
         user = User.objects.select_related("mailbox").filter(pk=cached["uid"]).first()
         if user is not None and user.is_active and cached["fp"] == _fingerprint(user):
             return user
+        _memo.pop(pair_key, None)
         _safe_cache("delete", pair_key)
 
     check_throttle(login, client)

@@ -188,6 +188,7 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
             *actions.DEVICE_INFORMATION_FIELDS.values(),
             "device_type",
         )
+        .order_by("pk")  # not the model's ordering: that joins the mailbox to sort one row
         .first()
     )
     redecide = device is not None and _discovery_over(device)
