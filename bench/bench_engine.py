@@ -3,12 +3,13 @@
 Builds N rules (exact and glob mixed, over all four characteristics) and a
 realistic set of devices, then times decide() over many iterations.
 
-    .venv/bin/python bench/bench_engine.py --rules 1000 --decisions 200000
+    .venv/bin/python bench/bench_engine.py --rules 1000 10000 --decisions 200000
+
+The process is pinned to one core (os.sched_setaffinity) where it can be.
 """
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
@@ -17,11 +18,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecp.settings")
 
 import django  # noqa: E402
 
 django.setup()
+
+import common  # noqa: E402
 
 from devices import access  # noqa: E402
 from devices.choices import AccessLevel, Characteristic  # noqa: E402
@@ -91,18 +95,21 @@ def main() -> None:
     parser.add_argument("--rules", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--decisions", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", help="append the result to this JSON-lines file")
     args = parser.parse_args()
-    print(
-        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
-    )
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    print(common.machine())
+    figures = {}
     for n in args.rules:
         rates = run(n, args.decisions, args.repeats)
+        figures[n] = {"median": statistics.median(rates), "runs": rates}
         print(
             f"engine rules={n:>6} decisions={args.decisions} "
             f"median={statistics.median(rates):,.0f}/s "
             f"runs={', '.join(f'{r:,.0f}' for r in rates)} (target >= 100,000/s at 1,000 rules)"
         )
+    common.record(args.json, "engine", {"decisions": args.decisions, "rules": figures})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,19 @@
+-- Shared by the wrk scripts: done() prints the run's figures as one JSON line,
+--   WRK_JSON {"requests": n, "duration_us": n, "errors": {...}, "latency_us": {...}}
+-- errors.status counts responses that were not 2xx or 3xx.
+
+local report = {}
+
+function report.done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
+    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
+    '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "max": %d, "mean": %.1f}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
+
+return report
