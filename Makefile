@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format venv dev-venv migrate clean soak
+.PHONY: run test lint format venv dev-venv migrate clean soak bench bench-full
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,16 @@ soak: dev-venv
 		ECP_LOAD_CLIENTS=32 ECP_LOAD_REPORT=var/soak/load.json \
 		$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_load.py
 	@echo "Figures: var/soak/fuzz.json var/soak/load.json"
+
+# The benchmarks of issue 8 (bench/README.md; docs/PERFORMANCE.md keeps the latest figures).
+# They need PostgreSQL and Redis, as the tests do, and wrk (apt-get install wrk). `bench`:
+# 20,000 partnerships, a few minutes; `bench-full`: 1,000,000 partnerships and three runs
+# of each benchmark (about an hour), reusing its seeded database from one run to the next.
+bench: dev-venv
+	$(PY) bench/run.py --scale small
+
+bench-full: dev-venv
+	$(PY) bench/run.py --scale full
 
 clean:
 	rm -rf $(VENV) var/staticfiles .pytest_cache .ruff_cache
