@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format venv dev-venv migrate clean soak bench bench-full
+.PHONY: run test lint format venv dev-venv migrate clean soak bench bench-full bench-tools
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,10 +60,17 @@ soak: dev-venv
 # They need PostgreSQL and Redis, as the tests do, and wrk (apt-get install wrk). `bench`:
 # 20,000 partnerships, a few minutes; `bench-full`: 1,000,000 partnerships and three runs
 # of each benchmark (about an hour), reusing its seeded database from one run to the next.
-bench: dev-venv
+# wrk from Debian's packages when it is missing and apt-get can install it; otherwise
+# bench/loadgen.py stands in (the gate benchmark says which load generator it used).
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends wrk >/dev/null; } \
+		|| echo "warning: no wrk; bench/loadgen.py stands in" >&2
+
+bench: dev-venv bench-tools
 	$(PY) bench/run.py --scale small
 
-bench-full: dev-venv
+bench-full: dev-venv bench-tools
 	$(PY) bench/run.py --scale full
 
 clean:

@@ -7,11 +7,12 @@ concurrent connections from a separate load process (wrk), for 20 s; /healthz
 change are written) are measured separately.
 
     .venv/bin/python bench/bench_gate.py --database ecp_bench_work \\
-        --server "-w 4 -k gthread --threads 4" --duration 20 --runs 3
+        --server "-w 2 -k sync" --duration 20 --runs 3
 
 The database must hold the demo data (bench/run.py prepares it). Several
---server settings: each gets one short run, the best (gate requests/s) gets
-the full runs. Needs wrk (apt-get install wrk); without it, bench/loadgen.py.
+--server settings: each gets one short run; the fastest (gate requests/s) of
+those whose gate p99 meets its target gets the full runs. Needs wrk (apt-get
+install wrk); without it, bench/loadgen.py.
 """
 
 import argparse
@@ -37,7 +38,7 @@ KNOWN_PATH = (
     "&DeviceType=iPhone"
 )
 NEW_PATH = f"/Microsoft-Server-ActiveSync?Cmd=Provision&User={GATE_LOGIN}&DeviceType=iPhone"
-DEFAULT_SERVER = "-w 4 -k gthread --threads 4"
+DEFAULT_SERVER = "-w 2 -k sync"  # README, "Production": one sync worker per core
 SWEEP = (
     "-w 2 -k sync",
     "-w 4 -k sync",
@@ -244,7 +245,10 @@ def main() -> None:
                             duration=args.sweep_duration, new_devices=False)[0]  # fmt: skip
             sweep[setting] = {"gate_rps": r["gate"]["rps"], "healthz_rps": r["healthz"]["rps"],
                               "ratio": r["ratio"], "gate_p99_ms": r["gate"]["p99_ms"]}  # fmt: skip
-        best = max(sweep, key=lambda s: sweep[s]["gate_rps"])
+        # The fastest setting that keeps the gate's p99 under its target (a latency
+        # objective first, throughput second); if none does, the fastest.
+        fast_enough = [s for s in sweep if sweep[s]["gate_p99_ms"] < TARGET_P99_MS] or sweep
+        best = max(fast_enough, key=lambda s: sweep[s]["gate_rps"])
         print(f"best setting: {best}")
     results = run_setting(args.database, best, auth, args, runs=args.runs,
                           duration=args.duration, new_devices=True)  # fmt: skip

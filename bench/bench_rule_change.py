@@ -135,8 +135,11 @@ def child(database: str, queue: str) -> dict:
     left = MobileDevice.objects.filter(
         device_type="Outlook", access_state=AccessState.QUARANTINED
     ).count()
-    if left or release["transitions"] != devices:
-        raise SystemExit(f"release incomplete: {left} Outlook devices still quarantined")
+    # A fresh seed's devices in discovery may leave it during the steps (its window
+    # ends): re-evaluation moves them too, as it would in production.
+    released = release["summary"].get("Quarantined -> Allowed", 0)
+    if left or released != devices:
+        raise SystemExit(f"release incomplete: {released} released, {left} still quarantined")
     return {
         "outlook_devices": devices,
         "discovery_ended": ended,
@@ -192,7 +195,7 @@ def main() -> None:
     common.drop_database(args.work)
     release = common.median([r["release"]["seconds"] for r in runs])
     quarantine = common.median([r["quarantine"]["seconds"] for r in runs])
-    moved = runs[-1]["release"]["transitions"]
+    moved = runs[-1]["release"]["summary"]["Quarantined -> Allowed"]
     print(f"rule change summary (median of {len(runs)} runs, {runs[-1]['outlook_devices']:,} "
           f"Outlook devices of the seeded database):")  # fmt: skip
     print(f"  release {moved:,} quarantined devices: {release:.1f} s (target < {TARGET_S} s)")

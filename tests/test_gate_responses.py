@@ -316,9 +316,7 @@ def test_database_unavailable_is_503_on_every_endpoint(alice, target):
 
 def test_database_unavailable_for_a_known_device_is_503(alice):
     assert eas(plain()).status_code == 200
-    with mock.patch(
-        "devices.gate.views.MobileDevice.objects.filter", side_effect=OperationalError("gone")
-    ):
+    with mock.patch("devices.gate.lookup._fetch", side_effect=OperationalError("gone")):
         assert eas(plain()).status_code == 503
 
 

@@ -22,6 +22,8 @@ from django.core.cache import cache
 
 from devices.models import Mailbox
 
+from . import lookup
+
 log = logging.getLogger(__name__)
 
 CACHE_TTL = 300  # seconds a verified credential is trusted
@@ -141,20 +143,20 @@ def _recall(pair_key: str) -> dict | None:
     return cached
 
 
-def check(request, login: str, password: str):
-    """The active user these credentials belong to, with its mailbox loaded.
+def check(request, login: str, password: str, device_key: str = "") -> lookup.Found:
+    """The active user these credentials belong to, with its mailbox and that
+    mailbox's partnership `device_key` (lower-cased DeviceId; lookup.load).
 
     Raises BadCredentials or Throttled. Runs the password hasher only when the
-    pair is not in the cache.
+    pair is not in the cache; with it cached this is one query.
     """
-    User = get_user_model()
     client = client_ip(request)
     pair_key = "gate:cred:" + _mac("cred", login, password)
     cached = _recall(pair_key)
     if cached:
-        user = User.objects.select_related("mailbox").filter(pk=cached["uid"]).first()
-        if user is not None and user.is_active and cached["fp"] == _fingerprint(user):
-            return user
+        found = lookup.load(cached["uid"], device_key)
+        if found is not None and found.user.is_active and cached["fp"] == _fingerprint(found.user):
+            return found
         _memo.pop(pair_key, None)
         _safe_cache("delete", pair_key)
 
@@ -164,4 +166,7 @@ def check(request, login: str, password: str):
         count_failure(login, client)
         raise BadCredentials("wrong login or password")
     _safe_cache("set", pair_key, {"uid": user.pk, "fp": _fingerprint(user)}, CACHE_TTL)
-    return User.objects.select_related("mailbox").get(pk=user.pk)
+    found = lookup.load(user.pk, device_key)
+    if found is None:  # deleted between the two reads
+        raise BadCredentials("wrong login or password")
+    return found

@@ -6,9 +6,10 @@
 
 Every path runs the same steps: parse the query (400), check the Basic
 credentials (401), check that the login owns the mailbox (403), then look the
-partnership up. A known device whose details did not change costs two
-queries (login with mailbox, device) and no write but a last-seen update at
-most once a minute; everything else goes through devices.actions.record_contact.
+partnership up. A known device whose details did not change costs one query
+(login, mailbox and device together: devices.gate.lookup) and no write but a
+last-seen update at most once a minute; everything else goes through
+devices.actions.record_contact.
 """
 
 import re
@@ -149,11 +150,12 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
     if header is None:
         return Answer(401, detail="credentials required")
     try:
-        user = credentials.check(request, *header)
+        found = credentials.check(request, *header, device_key=parsed.device_id.lower())
     except credentials.Throttled as exc:
         return Answer(throttle_status, detail=str(exc))
     except credentials.BadCredentials as exc:
         return Answer(401, detail=str(exc))
+    user = found.user
     if not _owns(user, parsed.user):
         return Answer(
             403, AccessState.BLOCKED, REASON_NOT_OWNER, "this login does not own that mailbox"
@@ -179,18 +181,7 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         eas_version=eas_version,
         info=info or None,
     )
-    mailbox = user.mailbox
-    device = (
-        MobileDevice.objects.filter(mailbox=mailbox, device_key=parsed.device_id.lower())
-        .only(
-            *("pk", "mailbox_id", "device_id", "access_state", "access_state_reason"),
-            *("last_seen", "first_seen", "device_info_received", "user_agent", "eas_version"),
-            *actions.DEVICE_INFORMATION_FIELDS.values(),
-            "device_type",
-        )
-        .order_by("pk")  # not the model's ordering: that joins the mailbox to sort one row
-        .first()
-    )
+    mailbox, device = user.mailbox, found.device
     redecide = device is not None and _discovery_over(device)
     if device is None or redecide or actions.contact_changes(device, contact):
         actor = Actor(
