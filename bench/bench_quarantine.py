@@ -6,7 +6,8 @@ the first page, filtered pages and a page deep in the list, each requested
 --requests times after a warm-up; p50/p95 of the whole request (view, queries,
 template), the number of queries per request, and EXPLAIN ANALYZE of every
 query that reads the devices table. The all-devices list is measured too (no
-target): its deep pages show what OFFSET costs over a million rows.
+target): its deep pages show what even an index-only OFFSET costs over a
+million rows.
 
     .venv/bin/python bench/bench_quarantine.py --database ecp_bench_full
 """
@@ -65,7 +66,8 @@ def deep_page_alternatives(quarantined: int) -> dict[str, str]:
 
     keyset: the page after the previous page's last (state_changed_at, id), as
     a "next page" link would carry it; ids first: OFFSET over the index only,
-    then the 50 rows. Neither is what the view does today (it uses OFFSET).
+    then the 50 rows, which is what the view does (devices.paging) in two
+    queries. Keyset would need "next"/"previous" links instead of page numbers.
     """
     from django.db.models import Subquery
 

@@ -134,6 +134,7 @@ class _GlobIndex:
     loose: list[_Glob] = field(default_factory=list)
 
     def add(self, glob: _Glob) -> None:
+        """Rules arrive in rule order (RuleSet sorts them): every bucket stays sorted."""
         if len(glob.head) >= _BUCKET:
             self.by_head.setdefault(glob.head[:_BUCKET], []).append(glob)
         elif len(glob.tail) >= _BUCKET:
@@ -149,11 +150,11 @@ class _GlobIndex:
             self.by_tail.get(value[-_BUCKET:], ()),
             self.loose,
         ):
-            for glob in bucket:
-                if (best is None or _rule_order(glob.rule) < _rule_order(best)) and glob.matches(
-                    value
-                ):
-                    best = glob.rule
+            for glob in bucket:  # sorted: the first match is the bucket's best
+                if glob.matches(value):
+                    if best is None or _rule_order(glob.rule) < _rule_order(best):
+                        best = glob.rule
+                    break
         return best
 
 
@@ -176,21 +177,33 @@ class _CharacteristicIndex:
             # keep the first (lowest id) so decisions stay deterministic.
             by_level.setdefault(level, rule)
 
+    def freeze(self) -> None:
+        """After the last add: the levels in order of restriction, with their globs."""
+        self._levels = tuple((level, self.globs.get(level)) for level in LEVEL_ORDER)
+        self.empty = not self.exact and not self.globs
+
     def match(self, value: str) -> Rule | None:
         """The most restrictive rule matching value, exact before glob."""
-        if not value:
+        if not value or self.empty:
             return None
         value = value.lower()
         exact = self.exact.get(value)
-        for level in LEVEL_ORDER:
+        for level, globs in self._levels:
             if exact and level in exact:
                 return exact[level]
-            globs = self.globs.get(level)
             if globs is not None:
                 rule = globs.match(value)
                 if rule is not None:
                     return rule
         return None
+
+
+_ATTRIBUTE = {
+    Characteristic.USER_AGENT: "user_agent",
+    Characteristic.DEVICE_OS: "device_os",
+    Characteristic.DEVICE_MODEL: "device_model",
+    Characteristic.DEVICE_TYPE: "device_type",
+}
 
 
 class RuleSet:
@@ -201,6 +214,15 @@ class RuleSet:
         self._index = {c: _CharacteristicIndex() for c in CHARACTERISTIC_ORDER}
         for rule in self.rules:
             self._index[rule.characteristic].add(rule)
+        for index in self._index.values():
+            index.freeze()
+        # (index, DeviceFacts attribute) in CHARACTERISTIC_ORDER, empty indexes left out
+        self._order = tuple(
+            (self._index[c], _ATTRIBUTE[c])
+            for c in CHARACTERISTIC_ORDER
+            if not self._index[c].empty
+        )
+        self._decisions: dict[int, Decision] = {}  # id(rule) -> its Decision
         self.has_model_or_os_rules = any(
             r.characteristic in (Characteristic.DEVICE_MODEL, Characteristic.DEVICE_OS)
             for r in self.rules
@@ -210,17 +232,19 @@ class RuleSet:
         return len(self.rules)
 
     def match(self, device: DeviceFacts) -> Rule | None:
-        values = {
-            Characteristic.USER_AGENT: device.user_agent,
-            Characteristic.DEVICE_OS: device.device_os,
-            Characteristic.DEVICE_MODEL: device.device_model,
-            Characteristic.DEVICE_TYPE: device.device_type,
-        }
-        for characteristic in CHARACTERISTIC_ORDER:
-            rule = self._index[characteristic].match(values[characteristic])
+        for index, attribute in self._order:
+            rule = index.match(getattr(device, attribute))
             if rule is not None:
                 return rule
         return None
+
+    def decision(self, rule: Rule) -> "Decision":
+        """The (immutable, shared) decision a matching rule makes."""
+        found = self._decisions.get(id(rule))
+        if found is None:
+            found = Decision(STATE_FOR_LEVEL[rule.access_level], AccessReason.DEVICE_RULE, rule)
+            self._decisions[id(rule)] = found
+        return found
 
 
 def in_discovery(
@@ -235,6 +259,15 @@ def in_discovery(
     return now - device.first_seen < org.discovery_window
 
 
+# Decisions are immutable: the ones that name no rule or policy are made once.
+_BLOCKED_POLICY = Decision(AccessState.BLOCKED, AccessReason.POLICY)
+_BLOCKED_INDIVIDUAL = Decision(AccessState.BLOCKED, AccessReason.INDIVIDUAL)
+_ALLOWED_INDIVIDUAL = Decision(AccessState.ALLOWED, AccessReason.INDIVIDUAL)
+_ALLOWED_ORG_LIST = Decision(AccessState.ALLOWED, AccessReason.ORG_LIST)
+_DISCOVERY = Decision(AccessState.DEVICE_DISCOVERY, AccessReason.GLOBAL)
+_GLOBAL = {level: Decision(STATE_FOR_LEVEL[level], AccessReason.GLOBAL) for level in AccessLevel}
+
+
 def decide(
     mailbox: MailboxFacts,
     device: DeviceFacts,
@@ -243,19 +276,23 @@ def decide(
     now: datetime,
 ) -> Decision:
     if not mailbox.activesync_enabled:
-        return Decision(AccessState.BLOCKED, AccessReason.POLICY)
+        return _BLOCKED_POLICY
     key = device.device_id.lower()
     if key in mailbox.blocked_ids:
-        return Decision(AccessState.BLOCKED, AccessReason.INDIVIDUAL)
+        return _BLOCKED_INDIVIDUAL
     if key in mailbox.allowed_ids:
-        return Decision(AccessState.ALLOWED, AccessReason.INDIVIDUAL)
+        return _ALLOWED_INDIVIDUAL
     if key in org.allowed_ids:
-        return Decision(AccessState.ALLOWED, AccessReason.ORG_LIST)
+        return _ALLOWED_ORG_LIST
     rule = rules.match(device)
     if rule is not None:
-        return Decision(STATE_FOR_LEVEL[rule.access_level], AccessReason.DEVICE_RULE, rule)
+        return rules.decision(rule)
     level = mailbox.policy_level or org.default_access_level
     policy_id = mailbox.policy_id if mailbox.policy_level else None
     if in_discovery(device, rules, org, now, level):
+        if policy_id is None:
+            return _DISCOVERY
         return Decision(AccessState.DEVICE_DISCOVERY, AccessReason.GLOBAL, policy_id=policy_id)
+    if policy_id is None:
+        return _GLOBAL[level]
     return Decision(STATE_FOR_LEVEL[level], AccessReason.GLOBAL, policy_id=policy_id)

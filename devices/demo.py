@@ -45,7 +45,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Subquery
 from django.utils import timezone
 
-from . import access, actions
+from . import access, actions, bulk
 from .audit import SYSTEM, Actor, record
 from .evaluation import device_facts, load_rules, mailbox_facts, org_facts
 from .models import (
@@ -286,7 +286,7 @@ def _mailboxes(actor: Actor, rng: random.Random, count: int) -> tuple[list, dict
         if password:
             logins[alias] = password
     now = timezone.now()
-    _load(
+    bulk.insert(
         Mailbox,
         ("alias", "primary_smtp_address", "display_name", "activesync_enabled")
         + ("access_policy_pinned", "created_at"),
@@ -575,9 +575,9 @@ def _bulk_devices(event, count: int, step) -> None:
     factory.ids.update(MobileDevice.objects.values_list("device_id", flat=True))
     decide = _ProfileDecisions(rules, facts, now)
     rows = _bulk_rows(rng, now, count, mailboxes, active, factory, decide, entries, families)
-    loaded = _load(MobileDevice, DEVICE_COLUMNS, rows)
+    loaded = bulk.insert(MobileDevice, DEVICE_COLUMNS, rows)
     step(f"{loaded} devices loaded ({len(decide.cache)} distinct profiles decided)")
-    _load(MailboxDeviceId, LIST_COLUMNS, entries)
+    bulk.insert(MailboxDeviceId, LIST_COLUMNS, entries)
     DeviceClass.objects.bulk_create(
         [DeviceClass(device_type=t, device_model=m) for t, m in sorted(families)],
         ignore_conflicts=True,
@@ -688,32 +688,6 @@ def _bulk_rows(rng, now, count, mailboxes, active, factory, decide, entries, fam
             info, first_seen, last_seen, decision.state, decision.reason, decision.rule_id,
             decision.policy_id, changed,
         )  # fmt: skip
-
-
-def _load(model, fields: tuple[str, ...], rows) -> int:
-    """Insert rows (tuples in `fields` order): COPY on PostgreSQL, bulk_create elsewhere."""
-    count = 0
-    if connection.vendor == "postgresql":
-        quote = connection.ops.quote_name
-        table = quote(model._meta.db_table)
-        columns = ", ".join(quote(model._meta.get_field(f).column) for f in fields)
-        # cursor.cursor: psycopg's own cursor, which speaks COPY.
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-                count += 1
-        return count
-    batch = []
-    for row in rows:
-        batch.append(model(**dict(zip(fields, row, strict=True))))
-        if len(batch) == _BATCH:
-            model.objects.bulk_create(batch)
-            count, batch = count + len(batch), []
-    model.objects.bulk_create(batch)
-    return count + len(batch)
 
 
 # The table names come from the models' _meta; the values are parameters.

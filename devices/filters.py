@@ -17,7 +17,7 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import AccessState, MobileDevice
+from .models import AccessState, Mailbox, MobileDevice
 
 MAX_DAYS = 36500
 
@@ -128,9 +128,13 @@ class DeviceFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        match = Q()
-        for field in SEARCH_FIELDS:
-            match |= Q(**{f"{field}__icontains": value})
+        # One LIKE on each table's lower-cased search column (MobileDevice.search_text,
+        # Mailbox.search_text); the mailbox's through a subquery, not a join: the
+        # devices' side then comes from the quarantine list's covering index alone.
+        needle = value.lower()
+        match = Q(search_text__contains=needle) | Q(
+            mailbox__in=Mailbox.objects.filter(search_text__contains=needle).values("pk")
+        )
         return queryset.filter(match)
 
     def filter_mailbox(self, queryset, name, value):

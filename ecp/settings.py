@@ -84,6 +84,9 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The quarantine list's covering index (MobileDevice.Meta) carries INCLUDE columns on
+# PostgreSQL; on the embedded SQLite it is a plain partial index, as intended.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 # The gate caches verified credentials here. Redis shares them between processes.
 _cache_url = envstr("CACHE_URL")

@@ -9,6 +9,7 @@ put the row back to pending with an exponential backoff and jitter;
 permanent ones, or too many attempts, fail it.
 """
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -92,7 +93,9 @@ def message_id(row: Notification) -> str:
     return f"<{row.pk}.{digest}@ecp>"
 
 
-def deliver(pk: int) -> Outcome:
+def deliver(pk: int, connection=None) -> Outcome:
+    """Send one outbox row. `connection`: an open mail connection to reuse (a batch's);
+    after a failure it is closed, and the next send through it opens a new one."""
     row = claim(pk)
     if row is None:
         return Outcome("skipped")
@@ -107,11 +110,14 @@ def deliver(pk: int) -> Outcome:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[row.recipient],
         headers={"Message-ID": message_id(row), "Auto-Submitted": "auto-generated"},
+        connection=connection,
     )
     mail.attach_alternative(html, "text/html")
     try:
         mail.send(fail_silently=False)
     except Exception as exc:  # noqa: BLE001 - classified below
+        if connection is not None:
+            close_quietly(connection)  # the next mail opens a new one
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if is_transient(exc) and row.attempts < MAX_ATTEMPTS:
             delay = backoff(row.attempts)
@@ -128,6 +134,13 @@ def deliver(pk: int) -> Outcome:
         last_error="",
     )
     return Outcome("sent")
+
+
+def close_quietly(connection) -> None:
+    """Close a mail connection, whatever state a failure left it in."""
+    with contextlib.suppress(Exception):  # broken already: nothing left to close
+        connection.close()
+    connection.connection = None
 
 
 def _finish(row: Notification, status: str, *, error: str, retry_in: int | None = None):

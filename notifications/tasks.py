@@ -8,6 +8,8 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.core.mail import get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -40,17 +42,41 @@ def send_notification(self, pk: int) -> str:
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def send_batch(self, pks: list[int]) -> dict:
+    """Deliver rows, over one SMTP connection for the batch where the backend is SMTP."""
     counts: dict[str, int] = {}
-    for pk in pks:
-        outcome = delivery.deliver(pk)
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        if outcome.status == "retry" and not _eager(self):
-            send_notification.apply_async((pk,), countdown=outcome.retry_in)
-        if outcome.status == "skipped" and not _eager(self):
-            wait = delivery.claim_expires_in(pk)
-            if wait is not None:
-                send_notification.apply_async((pk,), countdown=wait)
+    connection = _batch_connection()
+    try:
+        for pk in pks:
+            outcome = delivery.deliver(pk, connection and _opened(connection))
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            if outcome.status == "retry" and not _eager(self):
+                send_notification.apply_async((pk,), countdown=outcome.retry_in)
+            if outcome.status == "skipped" and not _eager(self):
+                wait = delivery.claim_expires_in(pk)
+                if wait is not None:
+                    send_notification.apply_async((pk,), countdown=wait)
+    finally:
+        if connection is not None:
+            delivery.close_quietly(connection)
     return counts
+
+
+def _batch_connection():
+    """An SMTP connection to share across a batch: one handshake instead of one per
+    mail. Other backends (files, memory) keep one connection per mail, as before."""
+    connection = get_connection()
+    return connection if isinstance(connection, SMTPBackend) else None
+
+
+def _opened(connection):
+    """The batch's connection, opened if it is not (first mail, or after a failure).
+    If it cannot be opened, None: the mail opens its own, whose error is classified."""
+    if connection.connection is None:
+        try:
+            connection.open()
+        except Exception:  # noqa: BLE001 - deliver() sees and classifies the same error
+            return None
+    return connection
 
 
 def due_rows(grace: timedelta = SWEEP_GRACE):

@@ -13,10 +13,15 @@ from collections import Counter, defaultdict
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .. import access, notify
+from .. import access, bulk, notify
 from ..evaluation import load_rules, org_facts, plan
 from ..models import DeviceStateChange, MobileDevice, OrgSettings
-from .base import CHUNK, EventSource, Transition, lock
+from .base import EventSource, Transition, lock
+
+HISTORY_FIELDS = (
+    *("device_id", "device_repr", "time", "from_state", "from_reason"),
+    *("to_state", "to_reason", "rule_id", "event_id"),
+)
 
 
 def reevaluate(
@@ -53,40 +58,34 @@ def reevaluate(
         )
         event = event(describe_changes(counts) if counts else "")
     transitions: list[Transition] = []
+    event_id = getattr(event, "pk", None)
     for d, rows in moves:
-        history = DeviceStateChange.objects.bulk_create(
+        history = bulk.insert_with_ids(
+            DeviceStateChange,
+            HISTORY_FIELDS,
             [
-                DeviceStateChange(
-                    device_id=pk,
-                    device_repr=f"{device_id} ({alias})",
-                    time=now,
-                    from_state=state,
-                    from_reason=reason,
-                    to_state=d.state,
-                    to_reason=d.reason,
-                    rule_id=d.rule_id,
-                    event=event,
-                )
+                (pk, f"{device_id} ({alias})", now, state, reason)
+                + (d.state, d.reason, d.rule_id, event_id)
                 for pk, state, reason, device_id, alias in rows
             ],
-            batch_size=CHUNK,
         )
         # state_changed_at moves only with the state: a new reason or rule
         # does not restart a device's time in quarantine.
         moved = [pk for pk, state, *_ in rows if state != d.state]
         reasoned = [pk for pk, state, *_ in rows if state == d.state]
         for pks, extra in ((moved, {"state_changed_at": now}), (reasoned, {})):
-            for i in range(0, len(pks), CHUNK):
-                MobileDevice.objects.filter(pk__in=pks[i : i + CHUNK]).update(
-                    access_state=d.state,
-                    access_state_reason=d.reason,
-                    access_rule_id=d.rule_id,
-                    access_policy_id=d.policy_id,
-                    **extra,
-                )
+            bulk.update(
+                MobileDevice,
+                pks,
+                access_state=d.state,
+                access_state_reason=d.reason,
+                access_rule_id=d.rule_id,
+                access_policy_id=d.policy_id,
+                **extra,
+            )
         transitions.extend(
-            Transition(pk, state, d.state, d.reason, d.rule_id, change.pk)
-            for (pk, state, *_), change in zip(rows, history, strict=True)
+            Transition(pk, state, d.state, d.reason, d.rule_id, change_id)
+            for (pk, state, *_), change_id in zip(rows, history, strict=True)
         )
     if transitions:
         notify.state_changed(transitions)

@@ -4,9 +4,11 @@ import uuid
 from collections import Counter
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 
 from .. import access
 from ..audit import Actor
+from ..choices import AccessReason, Characteristic
 from ..evaluation import rule_facts
 from ..models import DeviceAccessRule, MobileDevice, OrgSettings
 from .base import (
@@ -44,6 +46,62 @@ def _duplicate(characteristic: str, query_string: str, exclude_pk=None) -> None:
         )
 
 
+_COLUMN = {
+    Characteristic.USER_AGENT: "user_agent",
+    Characteristic.DEVICE_OS: "device_os",
+    Characteristic.DEVICE_MODEL: "device_model",
+    Characteristic.DEVICE_TYPE: "device_type",
+}
+_MODEL_OR_OS = (Characteristic.DEVICE_MODEL, Characteristic.DEVICE_OS)
+
+
+def _matching(characteristic: str, query_string: str) -> Q | None:
+    """Every device a rule could match, as a filter PostgreSQL can run (None: any device).
+
+    A superset: the engine still decides each device. Adding, changing or removing
+    a rule can only move the devices it matches (before or after): a change to
+    the Outlook rule need not re-plan a million devices to release 100,000.
+    """
+    column = _COLUMN.get(characteristic)
+    if column is None or not query_string.isascii():
+        return None  # Unicode case mapping: SQL's and Python's could differ; ask all
+    if "*" not in query_string:
+        return Q(**{f"{column}__iexact": query_string})
+    head, *middle, tail = query_string.split("*")
+    match = Q()
+    if head:
+        match &= Q(**{f"{column}__istartswith": head})
+    if tail:
+        match &= Q(**{f"{column}__iendswith": tail})
+    for part in middle:
+        if part:
+            match &= Q(**{f"{column}__icontains": part})
+    return match if match else None  # "*" alone matches every device
+
+
+def _has_model_or_os_rules() -> bool:
+    return DeviceAccessRule.objects.filter(characteristic__in=_MODEL_OR_OS).exists()
+
+
+def _scope(changed: list[tuple[str, str]], discovery_changes: bool, decided_by=None) -> QuerySet:
+    """The devices a change of these rules can move.
+
+    Those the rules match, before and after, and those the rule decided
+    (`decided_by`: a filter); and the devices without their DeviceInformation
+    when the first DeviceModel or DeviceOS rule comes or the last one goes (the
+    engine's discovery step depends on whether any exists).
+    """
+    scope = Q(device_info_received=False) if discovery_changes else Q(pk__in=[])
+    if decided_by is not None:
+        scope |= decided_by
+    for characteristic, query_string in changed:
+        match = _matching(characteristic, query_string)
+        if match is None:
+            return MobileDevice.objects.all()
+        scope |= match
+    return MobileDevice.objects.filter(scope)
+
+
 def _bump_rules_version() -> None:
     """Tell every gate process to recompile its rules: a fresh token, never a repeat."""
     OrgSettings.load()
@@ -76,14 +134,21 @@ def preview_rule(
         query_string=query_string,
         access_level=access_level,
     )
-    return preview(
-        MobileDevice.objects.all(), rules=_rules_with(candidate, rule.pk if rule else None)
-    )
+    rules = _rules_with(candidate, rule.pk if rule else None)
+    changed = [(characteristic, query_string)]
+    if rule is not None:
+        changed.append((rule.characteristic, rule.query_string))
+    scope = _scope(changed, rules.has_model_or_os_rules != _has_model_or_os_rules())
+    return preview(scope, rules=rules)
 
 
 def preview_rule_removal(rule: DeviceAccessRule) -> Counter:
     rules = access.RuleSet(rule_facts(r) for r in DeviceAccessRule.objects.exclude(pk=rule.pk))
-    return preview(MobileDevice.objects.all(), rules=rules)
+    scope = _scope(
+        [(rule.characteristic, rule.query_string)],
+        rules.has_model_or_os_rules != _has_model_or_os_rules(),
+    )
+    return preview(scope, rules=rules)
 
 
 @transaction.atomic
@@ -94,6 +159,7 @@ def create_rule(
         characteristic, query_string, access_level
     )
     _duplicate(characteristic, query_string)
+    model_or_os = _has_model_or_os_rules()
     try:
         with transaction.atomic():
             rule = DeviceAccessRule.objects.create(
@@ -110,7 +176,8 @@ def create_rule(
     audit = AuditAfter(
         actor, f"Rule {rule} created", action="rule.create", obj=rule, after=rule_snapshot(rule)
     )
-    transitions = reevaluate(MobileDevice.objects.all(), audit)
+    scope = _scope([(characteristic, query_string)], model_or_os != _has_model_or_os_rules())
+    transitions = reevaluate(scope, audit)
     return Result(rule, audit(), transitions)
 
 
@@ -125,6 +192,8 @@ def update_rule(
 ) -> Result:
     rule = DeviceAccessRule.objects.select_for_update().get(pk=rule.pk)
     before = rule_snapshot(rule)
+    was = [(rule.characteristic, rule.query_string)]
+    model_or_os = _has_model_or_os_rules()
     characteristic, query_string, access_level = _clean_rule(
         characteristic if characteristic is not None else rule.characteristic,
         query_string if query_string is not None else rule.query_string,
@@ -146,7 +215,12 @@ def update_rule(
         before=before,
         after=rule_snapshot(rule),
     )
-    transitions = reevaluate(MobileDevice.objects.all(), audit)
+    scope = _scope(
+        [*was, (characteristic, query_string)],
+        model_or_os != _has_model_or_os_rules(),
+        decided_by=Q(access_rule=rule.pk),
+    )
+    transitions = reevaluate(scope, audit)
     return Result(rule, audit(), transitions)
 
 
@@ -154,6 +228,8 @@ def update_rule(
 def delete_rule(actor: Actor, rule: DeviceAccessRule) -> Result:
     rule = DeviceAccessRule.objects.select_for_update().get(pk=rule.pk)
     before = rule_snapshot(rule)
+    was = [(rule.characteristic, rule.query_string)]
+    model_or_os = _has_model_or_os_rules()
     audit = AuditAfter(
         actor,
         f"Rule {rule} removed",
@@ -165,5 +241,8 @@ def delete_rule(actor: Actor, rule: DeviceAccessRule) -> Result:
     )
     rule.delete()
     _bump_rules_version()
-    transitions = reevaluate(MobileDevice.objects.all(), audit)
+    # The devices it decided now have no rule (SET NULL) but still its reason.
+    decided = Q(access_state_reason=AccessReason.DEVICE_RULE, access_rule__isnull=True)
+    scope = _scope(was, model_or_os != _has_model_or_os_rules(), decided_by=decided)
+    transitions = reevaluate(scope, audit)
     return Result(None, audit(), transitions)

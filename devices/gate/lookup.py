@@ -69,14 +69,17 @@ def _part(model, alias: str, names, start: int) -> tuple[_Part, list[str]]:
     return part, [f"{alias}.{qn(f.column)}" for f in fields]
 
 
+def _stored(model) -> list[str]:
+    """Every column but those the database generates (a search text is not read here)."""
+    return [f.name for f in model._meta.concrete_fields if not getattr(f, "generated", False)]
+
+
 @cache
 def _plan() -> _Plan:
     qn = connection.ops.quote_name
     User = get_user_model()
-    user, user_cols = _part(User, "u", [f.name for f in User._meta.concrete_fields], 0)
-    mailbox, mailbox_cols = _part(
-        Mailbox, "m", [f.name for f in Mailbox._meta.concrete_fields], user.stop
-    )
+    user, user_cols = _part(User, "u", _stored(User), 0)
+    mailbox, mailbox_cols = _part(Mailbox, "m", _stored(Mailbox), user.stop)
     device, device_cols = _part(MobileDevice, "d", DEVICE_FIELDS, mailbox.stop)
     mailbox_user = Mailbox._meta.get_field("user").column
     device_mailbox = MobileDevice._meta.get_field("mailbox").column

@@ -4,7 +4,6 @@ from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -13,6 +12,7 @@ from .. import actions
 from ..filters import AGES, DEVICE_SORTS
 from ..forms import PAGE_SIZES, BulkDevicesForm, DeviceListFilterSet, device_families, page_size
 from ..models import AccessState, DeviceIdList, DeviceStateChange, MobileDevice, OrgSettings
+from ..paging import IdsFirstPaginator
 from ..permissions import (
     RULES_READ_ONLY,
     Role,
@@ -38,7 +38,7 @@ def _listing(request, devices, *, default_sort: str):
     filters = DeviceListFilterSet(
         request.GET, devices.select_related("mailbox", "access_rule"), default_sort=default_sort
     )
-    paginator = Paginator(filters.qs, page_size(request.GET))
+    paginator = IdsFirstPaginator(filters.qs, page_size(request.GET))
     return filters, paginator.get_page(request.GET.get("page"))
 
 

@@ -30,12 +30,13 @@ def _queries(client, url) -> int:
 
 # url, queries for a Help Desk login (session, user, groups, page's own queries).
 PAGES = [
-    # session, user, role (groups), quarantine badge, families, count, page,
-    # and the approved devices the page's devices probably replace
-    ("/devices/quarantine/?per_page={n}", 8),
-    # session, user, role (groups), quarantine badge, families, count, page
-    ("/devices/?per_page={n}", 7),
-    ("/devices/?per_page={n}&q=a&device_type=iPhone&sort=model", 7),
+    # session, user, role (groups), quarantine badge, families, count, the page's ids
+    # and its rows (devices.paging), and the approved devices the page's devices
+    # probably replace
+    ("/devices/quarantine/?per_page={n}", 9),
+    # session, user, role (groups), quarantine badge, families, count, page ids, rows
+    ("/devices/?per_page={n}", 8),
+    ("/devices/?per_page={n}&q=a&device_type=iPhone&sort=model", 8),
     # session, user, role, badge, count, page (with device counts)
     ("/mailboxes/?per_page={n}", 6),
     # session, user, role, badge, count, page, devices decided per rule
