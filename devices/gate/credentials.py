@@ -92,8 +92,17 @@ def _username_for(login: str) -> str:
     return match.get_username() if match is not None else login
 
 
+_fingerprints: dict[str, str] = {}  # stored password hash -> its fingerprint
+
+
 def _fingerprint(user) -> str:
-    return _mac("password", user.password)[:32]
+    """An HMAC of the stored hash (not a secret by itself), remembered per hash."""
+    found = _fingerprints.get(user.password)
+    if found is None:
+        if len(_fingerprints) >= MEMO_SIZE:
+            _fingerprints.clear()
+        found = _fingerprints[user.password] = _mac("password", user.password)[:32]
+    return found
 
 
 def _safe_cache(method: str, *args, **kwargs):
