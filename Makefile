@@ -59,7 +59,7 @@ soak: dev-venv
 # The benchmarks of issue 8 (bench/README.md; docs/PERFORMANCE.md keeps the latest figures).
 # They need PostgreSQL and Redis, as the tests do, and wrk (apt-get install wrk). `bench`:
 # 20,000 partnerships, a few minutes; `bench-full`: 1,000,000 partnerships and three runs
-# of each benchmark (about an hour), reusing its seeded database from one run to the next.
+# of each benchmark (about 40 minutes), reusing its seeded database from one run to the next.
 # wrk from Debian's packages when it is missing and apt-get can install it; otherwise
 # bench/loadgen.py stands in (the gate benchmark says which load generator it used).
 bench-tools:
