@@ -1,6 +1,7 @@
 """The access decision engine: a pure function of its inputs, no database.
 
 Order, first hit wins (DESIGN.md, "Access decision"):
+0. account disabled/removed in the directory -> Blocked / AccountDisabled
 1. mailbox has ActiveSync disabled          -> Blocked / Policy
 2. DeviceId on the mailbox's blocked list    -> Blocked / Individual
 3. DeviceId on the mailbox's allowed list    -> Allowed / Individual
@@ -54,6 +55,7 @@ class MailboxFacts:
     blocked_ids: frozenset[str] = frozenset()  # lower-cased
     policy_id: int | None = None  # the mailbox's access policy, if any ...
     policy_level: str | None = None  # ... and its default level, used in place of the org's
+    account_disabled: bool = False  # disabled or removed in the directory
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,7 @@ def in_discovery(
 
 # Decisions are immutable: the ones that name no rule or policy are made once.
 _BLOCKED_POLICY = Decision(AccessState.BLOCKED, AccessReason.POLICY)
+_BLOCKED_ACCOUNT = Decision(AccessState.BLOCKED, AccessReason.ACCOUNT_DISABLED)
 _BLOCKED_INDIVIDUAL = Decision(AccessState.BLOCKED, AccessReason.INDIVIDUAL)
 _ALLOWED_INDIVIDUAL = Decision(AccessState.ALLOWED, AccessReason.INDIVIDUAL)
 _ALLOWED_ORG_LIST = Decision(AccessState.ALLOWED, AccessReason.ORG_LIST)
@@ -275,6 +278,8 @@ def decide(
     org: OrgFacts,
     now: datetime,
 ) -> Decision:
+    if mailbox.account_disabled:
+        return _BLOCKED_ACCOUNT
     if not mailbox.activesync_enabled:
         return _BLOCKED_POLICY
     key = device.device_id.lower()

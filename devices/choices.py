@@ -24,6 +24,7 @@ class AccessReason(models.TextChoices):
     POLICY = "Policy", "ActiveSync disabled for the mailbox"
     UPGRADE = "Upgrade", "Upgrade"
     ORG_LIST = "OrgAllowList", "Organisation-wide allowed DeviceId"
+    ACCOUNT_DISABLED = "AccountDisabled", "Account disabled or removed in the directory"
 
 
 class Characteristic(models.TextChoices):
@@ -45,6 +46,7 @@ class AuditSource(models.TextChoices):
     GATE = "gate", "ActiveSync gate"
     SYSTEM = "system", "System"
     SELF_SERVICE = "self-service", "Self-service"
+    DIRECTORY = "directory", "Directory"
 
 
 class SelfApproval(models.TextChoices):

@@ -49,6 +49,7 @@ from .models import (
 )
 
 PROFILE_FIELDS = (
+    "mailbox__directory_disabled",
     "mailbox__activesync_enabled",
     "mailbox__access_policy_id",
     "mailbox__access_policy__default_access_level",
@@ -116,6 +117,7 @@ def mailbox_facts(mailbox) -> access.MailboxFacts:
     policy = mailbox.access_policy
     return access.MailboxFacts(
         activesync_enabled=mailbox.activesync_enabled,
+        account_disabled=mailbox.directory_disabled,
         allowed_ids=frozenset(allowed),
         blocked_ids=frozenset(blocked),
         policy_id=policy.pk if policy else None,
@@ -210,6 +212,7 @@ def decide_profile(
     placeholder = frozenset({_PLACEHOLDER_ID})
     mailbox = access.MailboxFacts(
         activesync_enabled=profile["mailbox__activesync_enabled"],
+        account_disabled=profile["mailbox__directory_disabled"],
         allowed_ids=placeholder if listed == "allowed" else frozenset(),
         blocked_ids=placeholder if listed == "blocked" else frozenset(),
         policy_id=profile["mailbox__access_policy_id"],
@@ -275,7 +278,14 @@ class Plan:
             yield devices, {g.state_key: g.decision for g in chunk}
 
 
-_FLAGS = frozenset({"mailbox__activesync_enabled", "device_info_received", "in_window"})
+_FLAGS = frozenset(
+    {
+        "mailbox__directory_disabled",
+        "mailbox__activesync_enabled",
+        "device_info_received",
+        "in_window",
+    }
+)
 
 
 def _profile_key(state_key: str) -> str:

@@ -89,6 +89,8 @@ class AccessPolicy(models.Model):
     name = models.CharField(max_length=100, unique=True)
     default_access_level = models.CharField(max_length=16, choices=AccessLevel.choices)
     domains = models.JSONField(default=list, blank=True)  # lower-case, without "@"
+    # Directory groups (DNs, lower-case): their members belong, as of the last sync or sign-in.
+    directory_groups = models.JSONField(default=list, blank=True)
     priority = models.PositiveIntegerField(default=100)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -117,6 +119,24 @@ class OrgDeviceId(models.Model):
 
     def save(self, *args, **kwargs):
         self.device_key = self.device_id.lower()
+        super().save(*args, **kwargs)
+
+
+class DirectoryGroup(models.Model):
+    """A group of the directory, as of the last sync or sign-in of one of its members."""
+
+    dn = models.CharField(max_length=512)
+    dn_key = models.CharField(max_length=512, unique=True, editable=False)  # lower-cased
+    name = models.CharField(max_length=256, blank=True, default="")
+
+    class Meta:
+        ordering = ["dn_key"]
+
+    def __str__(self):
+        return self.name or self.dn
+
+    def save(self, *args, **kwargs):
+        self.dn_key = self.dn.lower()
         super().save(*args, **kwargs)
 
 
@@ -171,6 +191,12 @@ class Mailbox(models.Model):
         AccessPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="mailboxes"
     )
     access_policy_pinned = models.BooleanField(default=False)  # explicit membership
+    # The directory entry this mailbox follows (empty: made in ECP or by an import), kept
+    # by `eas sync-directory` and by each directory sign-in (devices.actions.directory).
+    directory_dn = models.CharField(max_length=512, blank=True, default="", db_index=True)
+    # Disabled or removed in the directory: its devices are Blocked / AccountDisabled.
+    directory_disabled = models.BooleanField(default=False)
+    directory_groups = models.ManyToManyField(DirectoryGroup, blank=True, related_name="members")
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = MailboxQuerySet.as_manager()

@@ -1,5 +1,6 @@
 """Celery tasks: periodic housekeeping (see CELERY_BEAT_SCHEDULE) and queued rule changes."""
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
@@ -10,6 +11,8 @@ from . import actions
 from .actions import AuditAfter
 from .audit import SYSTEM
 from .models import AccessState, MobileDevice, OrgSettings
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -47,3 +50,21 @@ def end_discovery_windows() -> int:
 def run_rule_change(job_id: int) -> None:
     """A rule change queued by the rule pages (devices.actions.queue_rule_change)."""
     actions.run_rule_change_job(job_id)
+
+
+@shared_task(ignore_result=True)
+def sync_directory() -> dict | None:
+    """`eas sync-directory` every ECP_DIRECTORY_SYNC_MINUTES (beat, when LDAP is on).
+
+    A directory that cannot answer, or a sync that would disable too many
+    mailboxes, changes nothing and is logged; the next run tries again.
+    """
+    from .actions.directory import DIRECTORY, sync_directory
+    from .directory import DirectoryUnavailable, search
+
+    try:
+        found, _ = search.read_all()
+        return sync_directory(DIRECTORY, found).as_dict()
+    except (DirectoryUnavailable, actions.ActionError) as exc:
+        log.warning("directory sync skipped: %s", exc)
+        return None

@@ -7,7 +7,7 @@ Celery tasks run in-process after commit. See README "Configuration".
 from datetime import timedelta
 from pathlib import Path
 
-from .env import database_from_url, envbool, envint, envlist, envstr, secret_key
+from .env import ConfigError, database_from_url, envbool, envint, envlist, envstr, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("ECP_VAR_DIR", str(BASE_DIR / "var")))
@@ -271,3 +271,39 @@ AXES_WHITELIST_CALLABLE = "ecp.security.not_a_sign_in"
 AXES_HANDLER = "ecp.security.SignInAttempts"
 AXES_SENSITIVE_PARAMETERS = ["password", "old_password", "new_password1", "new_password2"]
 AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
+
+# --- Directory and mail-server sign-in (README, "Directory and mail-server sign-in") ---
+# Where the gate checks a device's Basic password: local (ECP's own logins), ldap (bind
+# as the user; needs AUTH_LDAP_SERVER_URI) or upstream (an authenticated OPTIONS to the
+# real EAS server at ECP_GATE_UPSTREAM_URL).
+ECP_GATE_CREDENTIALS = envstr("ECP_GATE_CREDENTIALS", "local")
+if ECP_GATE_CREDENTIALS not in ("local", "ldap", "upstream"):
+    raise ConfigError("ECP_GATE_CREDENTIALS must be local, ldap or upstream")
+ECP_GATE_UPSTREAM_URL = envstr("ECP_GATE_UPSTREAM_URL", "")
+ECP_GATE_UPSTREAM_TIMEOUT = envint("ECP_GATE_UPSTREAM_TIMEOUT", 5)
+# The certificate bundle to check the upstream's TLS certificate with (default: the system's).
+ECP_GATE_UPSTREAM_CA_FILE = envstr("ECP_GATE_UPSTREAM_CA_FILE", "")
+if ECP_GATE_CREDENTIALS == "upstream" and not ECP_GATE_UPSTREAM_URL.startswith(
+    ("http://", "https://")
+):
+    raise ConfigError("ECP_GATE_CREDENTIALS=upstream needs ECP_GATE_UPSTREAM_URL (http[s]://...)")
+# The domain of a new mailbox's address when the login names none (upstream mode, or a
+# directory entry without a mail attribute).
+ECP_DEFAULT_MAIL_DOMAIN = envstr("ECP_DEFAULT_MAIL_DOMAIN", "").lower().lstrip("@")
+
+ECP_LDAP_ENABLED = bool(envstr("AUTH_LDAP_SERVER_URI", ""))
+if ECP_LDAP_ENABLED:
+    import os
+
+    from .ldap_config import ldap_settings
+
+    globals().update(ldap_settings(os.environ))  # django-auth-ldap reads AUTH_LDAP_*
+
+    # The directory first, then ECP's own logins (local admins keep signing in).
+    AUTHENTICATION_BACKENDS.insert(1, "devices.directory.backend.DirectoryBackend")
+    CELERY_BEAT_SCHEDULE["devices-directory-sync"] = {
+        "task": "devices.tasks.sync_directory",
+        "schedule": 60.0 * ECP_DIRECTORY_SYNC_MINUTES,  # noqa: F821 - set just above
+    }
+elif ECP_GATE_CREDENTIALS == "ldap":
+    raise ConfigError("ECP_GATE_CREDENTIALS=ldap needs AUTH_LDAP_SERVER_URI")

@@ -32,6 +32,7 @@ def policy_snapshot(policy: AccessPolicy) -> dict:
         "name": policy.name,
         "default_access_level": policy.default_access_level,
         "domains": list(policy.domains),
+        "directory_groups": list(policy.directory_groups),
         "priority": policy.priority,
     }
 
@@ -47,8 +48,21 @@ def _clean_domains(domains) -> list[str]:
     return cleaned
 
 
+def _clean_groups(groups) -> list[str]:
+    """Directory group DNs, lower-cased: "cn=sales,ou=groups,dc=example,dc=org"."""
+    cleaned = []
+    for dn in groups or ():
+        dn = " ".join((dn or "").split()).lower()
+        if not dn or len(dn) > 512 or "=" not in dn or any(ord(c) < 32 for c in dn):
+            raise ActionError(f"{dn!r} is not a directory group DN (cn=...,dc=...).")
+        if dn not in cleaned:
+            cleaned.append(dn)
+    return cleaned
+
+
 def resolve_policies(mailboxes: QuerySet) -> None:
-    """Give each unpinned mailbox in scope the domain policy that applies (set-based)."""
+    """Give each unpinned mailbox in scope the policy that applies (set-based): by
+    the domain of its address or by its directory groups, lowest priority first."""
     unpinned = mailboxes.filter(access_policy_pinned=False)
     unpinned.update(access_policy=None)
     # Lowest priority number last, so that it wins.
@@ -57,6 +71,11 @@ def resolve_policies(mailboxes: QuerySet) -> None:
             unpinned.filter(primary_smtp_address__iendswith="@" + domain).update(
                 access_policy=policy
             )
+        if policy.directory_groups:
+            members = Mailbox.objects.filter(
+                directory_groups__dn_key__in=policy.directory_groups
+            ).values("pk")
+            unpinned.filter(pk__in=members).update(access_policy=policy)
 
 
 def _apply(actor: Actor, what: str, scope: QuerySet, **event_fields) -> Result:
@@ -68,7 +87,13 @@ def _apply(actor: Actor, what: str, scope: QuerySet, **event_fields) -> Result:
 
 @transaction.atomic
 def create_policy(
-    actor: Actor, *, name: str, default_access_level: str, domains=(), priority: int = 100
+    actor: Actor,
+    *,
+    name: str,
+    default_access_level: str,
+    domains=(),
+    priority: int = 100,
+    directory_groups=(),
 ) -> Result:
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -83,6 +108,7 @@ def create_policy(
                 name=name,
                 default_access_level=parse_access_level(default_access_level),
                 domains=_clean_domains(domains),
+                directory_groups=_clean_groups(directory_groups),
                 priority=priority,
             )
     except IntegrityError:
@@ -108,6 +134,7 @@ def update_policy(
     default_access_level: str | None = None,
     domains=None,
     priority: int | None = None,
+    directory_groups=None,
 ) -> Result:
     policy = AccessPolicy.objects.select_for_update().get(pk=policy.pk)
     before = policy_snapshot(policy)
@@ -122,6 +149,8 @@ def update_policy(
         policy.default_access_level = parse_access_level(default_access_level)
     if domains is not None:
         policy.domains = _clean_domains(domains)
+    if directory_groups is not None:
+        policy.directory_groups = _clean_groups(directory_groups)
     if priority is not None:
         if not 0 <= priority <= 10000:
             raise ActionError("The priority must be between 0 and 10000.")

@@ -8,12 +8,44 @@ nothing), and writes to `out`, the command's stdout. CliError and ActionError
 become one `eas: error: ...` line on stderr.
 """
 
+import getpass
+
 from django.core.management.base import CommandError
 
 from devices.audit import Actor
 from devices.models import AuditSource, Mailbox
 
-CLI = Actor(source=AuditSource.CLI)
+MAX_ACTOR = 150
+_operator = {"name": ""}  # --actor of this command, else the OS user
+
+
+def set_operator(name: str | None) -> None:
+    """Credit this command's changes to NAME (`--actor`); None: the OS user."""
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > MAX_ACTOR or not name.isprintable():
+            raise CliError(f"--actor takes a name of 1 to {MAX_ACTOR} printable characters.")
+    _operator["name"] = name or ""
+
+
+def operator() -> str:
+    if _operator["name"]:
+        return _operator["name"]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a bare container)
+        return "unknown OS user"
+
+
+class _CliActor(Actor):
+    """The person running `manage.py eas`: --actor NAME, else the OS user (never "cli")."""
+
+    @property
+    def name(self) -> str:
+        return operator()
+
+
+CLI = _CliActor(source=AuditSource.CLI)
 
 
 class CliError(CommandError):

@@ -3,10 +3,8 @@
 from django.contrib.auth import get_user_model
 
 from devices import actions
-from devices.audit import Actor
-from devices.models import AuditSource
 
-from . import CliError, add_verb
+from . import CLI, CliError, add_verb
 
 
 def register(verbs) -> None:
@@ -30,7 +28,7 @@ def new_api_token(out, args) -> None:
     if not user.is_active:
         raise CliError(f"The login {user.get_username()!r} is disabled.")
     try:
-        result = actions.create_api_token(Actor(source=AuditSource.CLI), user, args.name)
+        result = actions.create_api_token(CLI, user, args.name)
     except actions.ActionError as e:
         raise CliError(str(e)) from None
     _, key = result.obj

@@ -20,6 +20,7 @@ POLICY_FIELDS = (
     "name",
     "default_access_level",
     "domains",
+    "directory_groups",
     "priority",
     "mailbox_count",
     "member_count",
@@ -28,9 +29,9 @@ POLICY_FIELDS = (
 ORG_ID_FIELDS = ("device_id", "note", "device_count", "created_at")
 POLICY_HELP = (
     "A mailbox belongs to a policy as an explicit member (set-mailbox ALIAS --access-policy"
-    " NAME) or by the domain of its primary SMTP address; among domain policies the lowest"
-    " priority number wins. The policy's level replaces the organisation default (reason"
-    " Global); mailbox lists, organisation-wide DeviceIds and rules still come first."
+    " NAME), by the domain of its primary SMTP address, or by membership of a directory group"
+    " (--directory-group DN, followed on each sync-directory); the lowest priority number"
+    " wins. The policy's level replaces the organisation default (reason Global); mailbox lists, organisation-wide DeviceIds and rules still come first."
 )
 
 
@@ -53,6 +54,7 @@ def register(verbs) -> None:
     _domain_option(
         p, "mail domains whose mailboxes follow the policy (several, or repeat the option)"
     )
+    _group_option(p, "directory groups (DNs) whose members follow the policy (repeatable)")
     p.add_argument("--priority", type=int, metavar="N", help="0 to 10000, default 100")
 
     p = add_verb(
@@ -65,6 +67,7 @@ def register(verbs) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--default-access-level", metavar="Allow|Block|Quarantine")
     _domain_option(p, "replaces the domains; give no domain to clear them")
+    _group_option(p, "replaces the directory groups; give no DN to clear them")
     p.add_argument("--priority", type=int, metavar="N")
     p.add_argument("--name", dest="new_name", metavar="NEW", help="rename the policy")
 
@@ -115,6 +118,17 @@ def _domain_option(parser, help: str) -> None:
     )
 
 
+def _group_option(parser, help: str) -> None:
+    parser.add_argument(
+        "--directory-group",
+        dest="directory_groups",
+        action="extend",
+        nargs="*",
+        metavar="DN",
+        help=help,
+    )
+
+
 def _domains(values: list[str] | None) -> list[str] | None:
     """The domains given, also accepting 'a.example, b.example' as one argument."""
     if values is None:
@@ -143,6 +157,7 @@ def get_access_policy(out, args) -> None:
             "name": p.name,
             "default_access_level": p.default_access_level,
             "domains": list(p.domains),
+            "directory_groups": list(p.directory_groups),
             "priority": p.priority,
             "mailbox_count": p.mailbox_count,
             "member_count": p.member_count,
@@ -160,6 +175,7 @@ def new_access_policy(out, args) -> None:
         name=args.name,
         default_access_level=args.default_access_level,
         domains=_domains(args.domains) or [],
+        directory_groups=args.directory_groups or [],
         priority=100 if args.priority is None else args.priority,
     )
     out.write(result.event.message)
@@ -167,11 +183,12 @@ def new_access_policy(out, args) -> None:
 
 def set_access_policy(out, args) -> None:
     domains = _domains(args.domains)
-    changes = (args.default_access_level, domains, args.priority, args.new_name)
+    groups = args.directory_groups
+    changes = (args.default_access_level, domains, groups, args.priority, args.new_name)
     if all(value is None for value in changes):
         raise CliError(
             "set-access-policy: nothing to change; give --default-access-level, --domain,"
-            " --priority or --name."
+            " --directory-group, --priority or --name."
         )
     if args.default_access_level is not None:
         actions.parse_access_level(args.default_access_level)
@@ -181,6 +198,7 @@ def set_access_policy(out, args) -> None:
         name=args.new_name,
         default_access_level=args.default_access_level,
         domains=domains,
+        directory_groups=groups,
         priority=args.priority,
     )
     print_result(out, result.event)

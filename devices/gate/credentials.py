@@ -1,5 +1,11 @@
 """HTTP Basic for the gate, without the slow password hasher on every request.
 
+Where a password is checked is ECP_GATE_CREDENTIALS: `local` (ECP's own
+logins), `ldap` (a bind as the user: devices.directory.backend) or `upstream`
+(the real EAS server: devices.directory.upstream). In the last two a verified
+login that has no mailbox yet gets one. A directory or upstream that cannot
+answer raises DirectoryUnavailable (503 at the gate, never 401).
+
 A verified (login, password) pair is cached under an HMAC of the pair keyed
 with SECRET_KEY, so the cache never holds a password or a reversible digest.
 The cached value carries a fingerprint of the user's stored password hash: a
@@ -17,12 +23,16 @@ import logging
 import time
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 
+from devices.directory import DirectoryUnavailable, upstream
 from devices.models import Mailbox
 
 from . import lookup
+
+__all__ = ["BadCredentials", "DirectoryUnavailable", "Throttled", "check"]
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +87,31 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return login, password
 
 
+def _strip_domain(login: str) -> str:
+    """DOMAIN\\alias -> alias (Windows' down-level logon name)."""
+    return login.rsplit("\\", 1)[1] if "\\" in login else login
+
+
+def account_key(login: str) -> str:
+    """One name per account, whatever the spelling: the throttle's counter.
+
+    alias, ALIAS, CONTOSO\\alias and alias@any.domain are one account; an address
+    that is a mailbox's primary SMTP address is that mailbox's alias.
+    """
+    name = _strip_domain(login).strip().lower()
+    if "@" in name:
+        alias = (
+            Mailbox.objects.filter(primary_smtp_address__iexact=name)
+            .values_list("alias", flat=True)
+            .first()
+        )
+        return alias.lower() if alias else name.split("@", 1)[0]
+    return name
+
+
 def _username_for(login: str) -> str:
     """Devices log in as alias, DOMAIN\\alias or alias@domain; the user is named by alias."""
-    if "\\" in login:
-        login = login.rsplit("\\", 1)[1]
+    login = _strip_domain(login)
     if "@" in login:
         mailbox = Mailbox.objects.filter(primary_smtp_address__iexact=login).first()
         if mailbox is not None and mailbox.user_id:
@@ -114,18 +145,18 @@ def _safe_cache(method: str, *args, **kwargs):
         return None
 
 
-def _failures_key(login: str, client: str) -> str:
-    return "gate:fail:" + _mac("fail", login.lower(), client)
+def _failures_key(account: str, client: str) -> str:
+    return "gate:fail:" + _mac("fail", account.lower(), client)
 
 
-def check_throttle(login: str, client: str) -> None:
-    """Raise Throttled after MAX_FAILURES failures of this login from this address."""
-    if (_safe_cache("get", _failures_key(login, client)) or 0) >= MAX_FAILURES:
+def check_throttle(account: str, client: str) -> None:
+    """Raise Throttled after MAX_FAILURES failures of this account from this address."""
+    if (_safe_cache("get", _failures_key(account, client)) or 0) >= MAX_FAILURES:
         raise Throttled("too many failed sign-ins for this login from this address")
 
 
-def count_failure(login: str, client: str) -> None:
-    key = _failures_key(login, client)
+def count_failure(account: str, client: str) -> None:
+    key = _failures_key(account, client)
     if _safe_cache("add", key, 1, FAILURE_WINDOW) is False:
         _safe_cache("incr", key)
 
@@ -156,8 +187,9 @@ def check(request, login: str, password: str, device_key: str = "") -> lookup.Fo
     """The active user these credentials belong to, with its mailbox and that
     mailbox's partnership `device_key` (lower-cased DeviceId; lookup.load).
 
-    Raises BadCredentials or Throttled. Runs the password hasher only when the
-    pair is not in the cache; with it cached this is one query.
+    Raises BadCredentials, Throttled or DirectoryUnavailable. Asks the password
+    hasher, the directory or the upstream server only when the pair is not in
+    the cache; with it cached this is one query and no network call.
     """
     client = client_ip(request)
     pair_key = "gate:cred:" + _mac("cred", login, password)
@@ -169,13 +201,31 @@ def check(request, login: str, password: str, device_key: str = "") -> lookup.Fo
         _memo.pop(pair_key, None)
         _safe_cache("delete", pair_key)
 
-    check_throttle(login, client)
-    user = authenticate(request, username=_username_for(login), password=password)
+    account = account_key(login)
+    check_throttle(account, client)
+    user = verify(request, login, password)
     if user is None or not user.is_active:
-        count_failure(login, client)
+        count_failure(account, client)
         raise BadCredentials("wrong login or password")
     _safe_cache("set", pair_key, {"uid": user.pk, "fp": _fingerprint(user)}, CACHE_TTL)
     found = lookup.load(user.pk, device_key)
     if found is None:  # deleted between the two reads
         raise BadCredentials("wrong login or password")
     return found
+
+
+def verify(request, login: str, password: str):
+    """The active user these credentials belong to, by ECP_GATE_CREDENTIALS; None if wrong."""
+    mode = settings.ECP_GATE_CREDENTIALS
+    if mode == "ldap":
+        from devices.directory.backend import DirectoryBackend
+
+        return DirectoryBackend().verify(request, login, password)
+    if mode == "upstream":
+        if not upstream.verify(request.META.get("HTTP_AUTHORIZATION", "")):
+            return None
+        from devices.actions.directory import upstream_signed_in
+
+        return upstream_signed_in(login)
+    # ECP's own passwords only, even where the panel also signs in directory users.
+    return ModelBackend().authenticate(request, username=_username_for(login), password=password)

@@ -155,6 +155,9 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         return Answer(throttle_status, detail=str(exc))
     except credentials.BadCredentials as exc:
         return Answer(401, detail=str(exc))
+    except credentials.DirectoryUnavailable as exc:
+        # Never 401: the password may well be right. Fail closed, and say why.
+        return Answer(503, detail=str(exc))
     user = found.user
     if not _owns(user, parsed.user):
         return Answer(

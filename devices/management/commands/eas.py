@@ -16,6 +16,7 @@ from devices.cli import (
     api_tokens,
     audit,
     devices,
+    directory,
     imports,
     lifecycle,
     mail,
@@ -38,6 +39,7 @@ VERB_MODULES = (
     api_tokens,
     simulate,
     mail,
+    directory,
 )
 
 
@@ -69,9 +71,17 @@ class Command(BaseCommand):
         )
         for module in VERB_MODULES:
             module.register(verbs)
+        for verb in verbs.choices.values():
+            verb.add_argument(
+                "--actor",
+                metavar="NAME",
+                help="who the audit trail credits with this command's changes"
+                " (default: the OS user running it)",
+            )
 
     def handle(self, *args, handler, **options):
         try:
+            cli.set_operator(options.get("actor"))
             handler(self.stdout, Namespace(**options))
         except ActionError as e:
             raise CommandError(str(e)) from None
