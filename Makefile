@@ -11,11 +11,17 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+# python-ldap builds from source against OpenLDAP's and Cyrus SASL's headers.
+LDAP_HEADERS := /usr/include/ldap.h /usr/include/sasl/sasl.h
+$(LDAP_HEADERS):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends libldap2-dev libsasl2-dev >/dev/null
+
+$(VENV)/.runtime: requirements.txt $(LDAP_HEADERS) | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(LDAP_HEADERS) | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 

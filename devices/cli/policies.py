@@ -31,7 +31,8 @@ POLICY_HELP = (
     "A mailbox belongs to a policy as an explicit member (set-mailbox ALIAS --access-policy"
     " NAME), by the domain of its primary SMTP address, or by membership of a directory group"
     " (--directory-group DN, followed on each sync-directory); the lowest priority number"
-    " wins. The policy's level replaces the organisation default (reason Global); mailbox lists, organisation-wide DeviceIds and rules still come first."
+    " wins. The policy's level replaces the organisation default (reason Global); mailbox"
+    " lists, organisation-wide DeviceIds and rules still come first."
 )
 
 
