@@ -4,6 +4,9 @@ import pytest
 
 from devices.audit import Actor
 from devices.models import AuditSource
+from tests.directory_support import _fresh_gate, directory  # noqa: F401 - fixtures
+from tests.ldap_support import slapd_fixture  # noqa: F401 - the fixture "slapd"
+from tests.upstream_support import silent_upstream_fixture, upstream_nginx_fixture  # noqa: F401
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -12,12 +12,15 @@
 
 `Slapd` is Debian's own slapd (no mock), run in the foreground on a free
 loopback port with a throwaway slapd.conf and an MDB database in a temporary
-directory. The tree is loaded with slapadd before the server starts (20,000
-users in a few seconds), and changed while it runs through python-ldap, bound
-as the rootdn. `stop()` then `start()` brings the same data back on the same
-port (the "directory down" tests); `freeze()` / `thaw()` stop and continue the
-process (SIGSTOP), so that connections are accepted and never answered (the
-"directory not answering" tests).
+directory; its log (`-d stats`: every connection and operation) is slapd/slapd.log
+there, and `operations()` / `binds()` read it. The tree is loaded with slapadd
+before the server starts (20,000 users and 500 groups in about a second), and
+changed while it runs through python-ldap, bound as the rootdn. `stop()` then
+`start()` brings the same data back on the same port (the "directory down"
+tests: python-ldap raises SERVER_DOWN at once); `freeze()` / `thaw()` stop and
+continue the process (SIGSTOP), so that connections are accepted and never
+answered (the "directory not answering" tests: only OPT_TIMEOUT bounds a bind
+then, OPT_NETWORK_TIMEOUT alone waits for ever).
 
 The tree:
 
@@ -41,6 +44,7 @@ import contextlib
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -63,6 +67,10 @@ MODULES = Path("/usr/lib/ldap")
 WAIT = 20  # seconds: the bound on every wait
 SIZE_LIMIT = 500  # entries per unpaged search, for every bind but the rootdn
 DISABLED = "disabled"  # employeeType of a disabled user
+_OPERATION = re.compile(
+    r" conn=\d+ op=\d+ (?P<verb>BIND|SRCH|ADD|MOD|DEL|MODRDN|CMP|EXT) (?P<rest>.*)"
+)
+_BIND_DN = re.compile(r'dn="(?P<dn>[^"]*)"')
 
 
 # --- helpers (as tests/integration/test_faults_support.py) ---------------------------------
@@ -392,7 +400,7 @@ class Slapd:
             self.load()
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [SLAPD, "-h", f"{self.uri}/", "-f", str(self.conf), "-d", "0"],
+                [SLAPD, "-h", f"{self.uri}/", "-f", str(self.conf), "-d", "stats"],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_this_process,
@@ -440,6 +448,24 @@ class Slapd:
     def tail(self, lines: int = 40) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "--- slapd log ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def operations(self) -> list[tuple[str, str]]:
+        """Every operation slapd has logged (`-d stats`, in order): ("BIND", 'dn="uid=..."
+        method=128'), ("SRCH", 'base="..." scope=2 deref=0 filter="(uid=alice)"'), ADD, MOD,
+        DEL, ... To assert that something made no directory round trip: compare before and
+        after (the harness's own changes bind as the rootdn)."""
+        if not self.log.exists():
+            return []
+        found = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            match = _OPERATION.search(line)
+            if match and not (match["verb"] == "BIND" and "method=" not in match["rest"]):
+                found.append((match["verb"], match["rest"]))
+        return found
+
+    def binds(self) -> list[str]:
+        """The DNs of every bind so far (the rootdn's included), in order."""
+        return [_BIND_DN.match(rest)["dn"] for verb, rest in self.operations() if verb == "BIND"]
 
     def __enter__(self) -> "Slapd":
         return self.start()

@@ -10,6 +10,7 @@ object, source, date range), the filters the audit page offers.
 """
 
 import base64
+import getpass
 from datetime import timedelta
 
 import pytest
@@ -57,12 +58,29 @@ def only_event(**filters) -> AuditEvent:
 # each door on its own
 
 
-def test_the_cli(world):
+def test_the_cli_credits_the_os_user(world):
     eas("allow-device", "ALICEIPHONE1", "--mailbox", "alice")
     assert allowed(world.alice_phone)
     event = only_event(action="device.allow", object_id=str(world.alice_phone.pk))
-    assert (event.actor, event.actor_name, event.source) == (None, "cli", AuditSource.CLI)
+    assert (event.actor, event.actor_name, event.source) == (None, OS_USER, AuditSource.CLI)
+    assert event.actor_name != "cli"
     assert event.object_repr == "ALICEIPHONE1 (alice)"
+
+
+def test_the_cli_credits_the_actor_named(world):
+    eas("allow-device", "ALICEIPHONE1", "--mailbox", "alice", "--actor", "jsmith (ticket 4711)")
+    event = only_event(action="device.allow", object_id=str(world.alice_phone.pk))
+    assert (event.actor_name, event.source) == ("jsmith (ticket 4711)", AuditSource.CLI)
+    rows = eas_json("get-audit-log", "--actor", "jsmith (ticket 4711)")
+    assert [r["action"] for r in rows] == ["device.allow"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["", "   ", "a\nb", "x" * 151])
+def test_a_bad_actor_name_is_refused_and_changes_nothing(name):
+    with pytest.raises(CommandError, match="--actor takes a name"):
+        eas("new-mailbox", "zed", "--email", "zed@example.org", "--actor", name)
+    assert not AuditEvent.objects.filter(action="mailbox.create").exists()
 
 
 def test_the_api_with_a_token(world):
@@ -182,9 +200,10 @@ def every_door(world, cli_actor):
     assert tasks.purge_stale_quarantine() == 1
 
 
+OS_USER = getpass.getuser()
 EXPECTED = [
     # (actor, source, action, object_repr)
-    ("cli", "cli", "device.allow", "ALICEIPHONE1 (alice)"),
+    (OS_USER, "cli", "device.allow", "ALICEIPHONE1 (alice)"),
     ("hd", "api", "device.allow", "BOBANDROID1 (bob)"),
     ("hd", "ui", "device.allow", "CAROLIPHONE1 (carol)"),
     ("alice", "self-service", "device.self_approve", "ALICEIPAD1 (alice)"),

@@ -44,6 +44,15 @@ def test_bind_as_a_user(slapd):
     assert "userPassword" not in attrs and attrs["mail"] == [b"alice@example.org"]
 
 
+def test_operations_are_logged(slapd):
+    before = len(slapd.operations())
+    assert not slapd.bind(slapd.user_dn("bob"), "wrong")
+    slapd.search(slapd.users_base, "(uid=bob)")
+    assert slapd.binds()[-2:] == [slapd.user_dn("bob"), slapd.bind_dn]
+    verbs = [verb for verb, _ in slapd.operations()[before:]]
+    assert verbs == ["BIND", "BIND", "SRCH"]
+
+
 def test_default_tree_and_filters(slapd):
     users = {
         a["uid"][0]: a for _, a in slapd.search(slapd.users_base, "(objectClass=inetOrgPerson)")
@@ -58,6 +67,9 @@ def test_default_tree_and_filters(slapd):
     assert [dn for dn, _ in find_user(slapd, "alice")] == [slapd.user_dn("alice")]
     assert [dn for dn, _ in find_user(slapd, "ALICE@example.org")] == [slapd.user_dn("alice")]
     assert find_user(slapd, "*)(uid=*") == []  # escaped: no injection
+    every_person = "(&(objectClass=person)" + USER_FILTER.replace("%(user)s", "*") + ")"
+    found = {a["uid"][0] for _, a in slapd.search(slapd.suffix, every_person, ["uid"])}
+    assert found == {"alice", "bob", "carol", "dave"}  # not cn=reader, not the groups
     groups = {
         a["cn"][0]: a["member"]
         for _, a in slapd.search(slapd.groups_base, "(objectClass=groupOfNames)")

@@ -25,6 +25,7 @@ POLICY_KEYS = [
     "name",
     "default_access_level",
     "domains",
+    "directory_groups",
     "priority",
     "mailbox_count",
     "member_count",

@@ -4,67 +4,129 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('devices', '0011_device_fillfactor'),
+        ("devices", "0011_device_fillfactor"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DirectoryGroup',
+            name="DirectoryGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dn', models.CharField(max_length=512)),
-                ('dn_key', models.CharField(editable=False, max_length=512, unique=True)),
-                ('name', models.CharField(blank=True, default='', max_length=256)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("dn", models.CharField(max_length=512)),
+                ("dn_key", models.CharField(editable=False, max_length=512, unique=True)),
+                ("name", models.CharField(blank=True, default="", max_length=256)),
             ],
             options={
-                'ordering': ['dn_key'],
+                "ordering": ["dn_key"],
             },
         ),
         migrations.AddField(
-            model_name='accesspolicy',
-            name='directory_groups',
+            model_name="accesspolicy",
+            name="directory_groups",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='mailbox',
-            name='directory_disabled',
+            model_name="mailbox",
+            name="directory_disabled",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='mailbox',
-            name='directory_dn',
-            field=models.CharField(blank=True, db_index=True, default='', max_length=512),
+            model_name="mailbox",
+            name="directory_dn",
+            field=models.CharField(blank=True, db_index=True, default="", max_length=512),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='source',
-            field=models.CharField(choices=[('ui', 'Control panel'), ('cli', 'Command line'), ('api', 'REST API'), ('gate', 'ActiveSync gate'), ('system', 'System'), ('self-service', 'Self-service'), ('directory', 'Directory')], max_length=16),
+            model_name="auditevent",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("ui", "Control panel"),
+                    ("cli", "Command line"),
+                    ("api", "REST API"),
+                    ("gate", "ActiveSync gate"),
+                    ("system", "System"),
+                    ("self-service", "Self-service"),
+                    ("directory", "Directory"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='devicestatechange',
-            name='from_reason',
-            field=models.CharField(choices=[('Global', 'Organisation default'), ('Individual', 'Mailbox allow/block list'), ('DeviceRule', 'Device access rule'), ('Policy', 'ActiveSync disabled for the mailbox'), ('Upgrade', 'Upgrade'), ('OrgAllowList', 'Organisation-wide allowed DeviceId'), ('AccountDisabled', 'Account disabled or removed in the directory')], max_length=16),
+            model_name="devicestatechange",
+            name="from_reason",
+            field=models.CharField(
+                choices=[
+                    ("Global", "Organisation default"),
+                    ("Individual", "Mailbox allow/block list"),
+                    ("DeviceRule", "Device access rule"),
+                    ("Policy", "ActiveSync disabled for the mailbox"),
+                    ("Upgrade", "Upgrade"),
+                    ("OrgAllowList", "Organisation-wide allowed DeviceId"),
+                    ("AccountDisabled", "Account disabled or removed in the directory"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='devicestatechange',
-            name='to_reason',
-            field=models.CharField(choices=[('Global', 'Organisation default'), ('Individual', 'Mailbox allow/block list'), ('DeviceRule', 'Device access rule'), ('Policy', 'ActiveSync disabled for the mailbox'), ('Upgrade', 'Upgrade'), ('OrgAllowList', 'Organisation-wide allowed DeviceId'), ('AccountDisabled', 'Account disabled or removed in the directory')], max_length=16),
+            model_name="devicestatechange",
+            name="to_reason",
+            field=models.CharField(
+                choices=[
+                    ("Global", "Organisation default"),
+                    ("Individual", "Mailbox allow/block list"),
+                    ("DeviceRule", "Device access rule"),
+                    ("Policy", "ActiveSync disabled for the mailbox"),
+                    ("Upgrade", "Upgrade"),
+                    ("OrgAllowList", "Organisation-wide allowed DeviceId"),
+                    ("AccountDisabled", "Account disabled or removed in the directory"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='mobiledevice',
-            name='access_state_reason',
-            field=models.CharField(choices=[('Global', 'Organisation default'), ('Individual', 'Mailbox allow/block list'), ('DeviceRule', 'Device access rule'), ('Policy', 'ActiveSync disabled for the mailbox'), ('Upgrade', 'Upgrade'), ('OrgAllowList', 'Organisation-wide allowed DeviceId'), ('AccountDisabled', 'Account disabled or removed in the directory')], default='Global', max_length=16),
+            model_name="mobiledevice",
+            name="access_state_reason",
+            field=models.CharField(
+                choices=[
+                    ("Global", "Organisation default"),
+                    ("Individual", "Mailbox allow/block list"),
+                    ("DeviceRule", "Device access rule"),
+                    ("Policy", "ActiveSync disabled for the mailbox"),
+                    ("Upgrade", "Upgrade"),
+                    ("OrgAllowList", "Organisation-wide allowed DeviceId"),
+                    ("AccountDisabled", "Account disabled or removed in the directory"),
+                ],
+                default="Global",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='rulechangejob',
-            name='source',
-            field=models.CharField(choices=[('ui', 'Control panel'), ('cli', 'Command line'), ('api', 'REST API'), ('gate', 'ActiveSync gate'), ('system', 'System'), ('self-service', 'Self-service'), ('directory', 'Directory')], max_length=16),
+            model_name="rulechangejob",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("ui", "Control panel"),
+                    ("cli", "Command line"),
+                    ("api", "REST API"),
+                    ("gate", "ActiveSync gate"),
+                    ("system", "System"),
+                    ("self-service", "Self-service"),
+                    ("directory", "Directory"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='mailbox',
-            name='directory_groups',
-            field=models.ManyToManyField(blank=True, related_name='members', to='devices.directorygroup'),
+            model_name="mailbox",
+            name="directory_groups",
+            field=models.ManyToManyField(
+                blank=True, related_name="members", to="devices.directorygroup"
+            ),
         ),
     ]

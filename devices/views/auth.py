@@ -4,13 +4,39 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 
+from devices.directory import DirectoryUnavailable
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form; a directory that cannot answer is said so, not "wrong password"."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "directory_unavailable": (
+            "The directory is unavailable, so your password cannot be checked right now."
+            " Try again in a few minutes; if it persists, tell your administrator."
+        ),
+    }
+
+    def clean(self):
+        try:
+            return super().clean()
+        except DirectoryUnavailable:
+            raise ValidationError(
+                self.error_messages["directory_unavailable"], code="directory_unavailable"
+            ) from None
+
+
 # Django's LoginView already refuses a `next` that leaves this host.
 login = auth_views.LoginView.as_view(
-    template_name="registration/login.html", redirect_authenticated_user=True
+    template_name="registration/login.html",
+    redirect_authenticated_user=True,
+    authentication_form=SignInForm,
 )
 logout = auth_views.LogoutView.as_view()
 

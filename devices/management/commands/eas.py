@@ -72,8 +72,11 @@ class Command(BaseCommand):
         for module in VERB_MODULES:
             module.register(verbs)
         for verb in verbs.choices.values():
+            if "--actor" in verb._option_string_actions:  # get-audit-log: a filter there
+                continue
             verb.add_argument(
                 "--actor",
+                dest="credit_as",
                 metavar="NAME",
                 help="who the audit trail credits with this command's changes"
                 " (default: the OS user running it)",
@@ -81,7 +84,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, handler, **options):
         try:
-            cli.set_operator(options.get("actor"))
+            cli.set_operator(options.pop("credit_as", None))
             handler(self.stdout, Namespace(**options))
         except ActionError as e:
             raise CommandError(str(e)) from None
