@@ -379,3 +379,33 @@ def test_x_real_ip_from_an_untrusted_address_does_not_escape_throttling(alice):
     for i in range(credentials.MAX_FAILURES):
         assert_challenge(via_proxy(f"198.51.100.{i}", password="guess", proxy="192.0.2.5"))
     assert via_proxy("198.51.100.200", proxy="192.0.2.5").status_code == 429
+
+
+def spellings(n: int) -> list[str]:
+    """n spellings of alice's account: invented DOMAIN\\ prefixes, @domains, cases."""
+    forms = []
+    for i in range(n):
+        forms.append(
+            [f"DOMAIN{i}\\alice", f"alice@invented{i}.example", "ALICE", "Alice@Contoso.com"][i % 4]
+        )
+    return forms
+
+
+def test_every_spelling_of_one_account_shares_one_throttle_counter(alice):
+    # Each invented DOMAIN\ prefix or @domain used to get its own ten guesses.
+    for login in spellings(credentials.MAX_FAILURES):
+        assert_challenge(eas(auth=basic(login, "guess")))
+    for login in ("alice", "OTHER\\alice", "alice@contoso.com", "alice@anything.example"):
+        assert eas(auth=basic(login, "alice-secret")).status_code == 429, login
+    # Another address is not locked out.
+    assert eas(auth=basic("alice", "alice-secret"), addr="198.51.100.9").status_code == 200
+
+
+def test_the_primary_address_of_a_mailbox_counts_as_its_alias(db):
+    actions.create_mailbox(ADMIN, alias="jdoe", email="john.doe@contoso.com", password="pw-jdoe")
+    assert credentials.account_key("John.Doe@Contoso.com") == "jdoe"
+    assert credentials.account_key("CONTOSO\\JDOE") == "jdoe"
+    assert credentials.account_key("jdoe@elsewhere.example") == "jdoe"
+    for _ in range(credentials.MAX_FAILURES):
+        assert_challenge(eas(auth=basic("john.doe@contoso.com", "guess")))
+    assert eas(auth=basic("CONTOSO\\jdoe", "pw-jdoe")).status_code == 429
