@@ -37,7 +37,7 @@ def operator() -> str:
         return "unknown OS user"
 
 
-class _CliActor(Actor):
+class CliActor(Actor):
     """The person running `manage.py eas`: --actor NAME, else the OS user (never "cli")."""
 
     @property
@@ -45,7 +45,7 @@ class _CliActor(Actor):
         return operator()
 
 
-CLI = _CliActor(source=AuditSource.CLI)
+CLI = CliActor(source=AuditSource.CLI)
 
 
 class CliError(CommandError):

@@ -6,8 +6,9 @@ from django.conf import settings
 
 from devices.actions.directory import sync_directory
 from devices.directory import DirectoryUnavailable
+from devices.models import AuditSource
 
-from . import CLI, CliError, add_verb
+from . import CliActor, CliError, add_verb
 from .output import add_format_option, render
 
 FIELDS = ("created", "updated", "disabled", "unchanged", "skipped", "dry_run")
@@ -38,7 +39,9 @@ def sync_directory_verb(out, args) -> None:
         found, _ = search.read_all()
     except DirectoryUnavailable as exc:
         raise CliError(f"sync-directory: {exc}; nothing was changed.") from None
-    counts = sync_directory(CLI, found, dry_run=args.dry_run, force=args.force)
+    # Audited as the directory's doing, credited to whoever ran the command.
+    actor = CliActor(source=AuditSource.DIRECTORY)
+    counts = sync_directory(actor, found, dry_run=args.dry_run, force=args.force)
     if args.format == "json":  # one object: the counts of this run
         out.write(json.dumps(counts.as_dict()))
         return
