@@ -381,6 +381,13 @@ class PolicyForm(forms.Form):
         "address is in one of them follows this policy, unless it is an explicit member of "
         "another.",
     )
+    directory_groups = forms.CharField(
+        label="Directory groups",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One group DN per line, e.g. cn=sales,ou=groups,dc=example,dc=org: its "
+        "members follow this policy, as of each directory sync and sign-in.",
+    )
     priority = forms.IntegerField(
         label="Priority",
         min_value=0,
@@ -395,6 +402,7 @@ class PolicyForm(forms.Form):
             "name": policy.name,
             "default_access_level": policy.default_access_level,
             "domains": "\n".join(policy.domains),
+            "directory_groups": "\n".join(policy.directory_groups),
             "priority": policy.priority,
         }
 
@@ -410,11 +418,13 @@ class PolicyForm(forms.Form):
             raw = raw.replace(separator, "\n")
         return [d.strip() for d in raw.splitlines() if d.strip()]
 
+    def clean_directory_groups(self):
+        # DNs hold commas and spaces: one per line.
+        return [g.strip() for g in self.cleaned_data["directory_groups"].splitlines() if g.strip()]
+
     def policy_values(self) -> dict:
-        return {
-            name: self.cleaned_data[name]
-            for name in ("name", "default_access_level", "domains", "priority")
-        }
+        fields = ("name", "default_access_level", "domains", "directory_groups", "priority")
+        return {name: self.cleaned_data[name] for name in fields}
 
 
 class MailboxPolicyForm(forms.Form):

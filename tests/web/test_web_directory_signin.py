@@ -86,3 +86,33 @@ def test_a_local_admin_still_signs_in_beside_the_directory(directory):
     client, response = sign_in("root-admin", "local-secret-1")
     assert response.status_code == 302
     assert role_for(signed_in_user(client)) == Role.ORG_MANAGEMENT
+
+
+def test_an_admin_scopes_a_policy_to_a_directory_group_on_the_page(directory):
+    from devices.models import AccessPolicy
+
+    client, _ = sign_in("alice", "alice-pw")
+    sales = directory.group_dn("sales")
+    response = client.post(
+        "/policies/new",
+        {
+            "name": "Sales",
+            "default_access_level": "Block",
+            "domains": "",
+            "directory_groups": sales.upper(),
+            "priority": "100",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:800]
+    assert AccessPolicy.objects.get().directory_groups == [sales.lower()]
+    bad = client.post(
+        "/policies/new",
+        {
+            "name": "Bad",
+            "default_access_level": "Block",
+            "directory_groups": "sales",
+            "priority": 1,
+        },
+    )
+    assert "is not a directory group DN" in bad.content.decode()
+    assert AccessPolicy.objects.count() == 1
