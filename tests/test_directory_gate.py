@@ -162,3 +162,10 @@ def test_the_auth_request_endpoint_binds_too(directory):
         HTTP_MS_ASPROTOCOLVERSION="14.1",
     )
     assert bad.status_code == 401
+
+
+def test_a_known_device_costs_one_query_in_ldap_mode_too(directory, django_assert_num_queries):
+    assert sync_request("alice", "alice-pw").status_code == 200
+    directory.stop()
+    with django_assert_num_queries(1):  # login, mailbox and device in one; as in local mode
+        assert sync_request("alice", "alice-pw").status_code == 200

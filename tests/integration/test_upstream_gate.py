@@ -114,3 +114,12 @@ def test_upstream_failures_share_the_accounts_throttle(gate_upstream):
     before = len(gate_upstream.requests())
     assert sync_request("alice", "alice-pw").status_code == 429
     assert len(gate_upstream.requests()) == before  # throttled before asking upstream
+
+
+def test_a_known_device_costs_one_query_in_upstream_mode_too(
+    gate_upstream, django_assert_num_queries
+):
+    assert sync_request("alice", "alice-pw").status_code == 200
+    with django_assert_num_queries(1):  # login, mailbox and device in one; as in local mode
+        assert sync_request("alice", "alice-pw").status_code == 200
+    assert len(gate_upstream.requests()) == 1
