@@ -60,7 +60,7 @@ class RuleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @property
     def read_only_action(self) -> bool:
-        return self.action == "preview"  # a POST that changes nothing
+        return self.action in ("preview", "change_preview")  # POSTs that change nothing
 
     def get_queryset(self):
         return rules()
@@ -138,3 +138,31 @@ class RuleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         serializer = RuleWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(preview_summary(actions.preview_rule(**serializer.validated_data)))
+
+    @extend_schema(
+        operation_id="rules_change_preview",
+        summary="What changing a rule would do, without changing it",
+        description="The fields given replace the rule's; the others stay. Staff may "
+        "preview; nothing is written.",
+        tags=TAGS,
+        request=RuleWriteSerializer(partial=True),
+        responses=PreviewSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="preview")
+    def change_preview(self, request, pk=None):
+        rule = get_rule_for_user(request, pk)
+        serializer = RuleWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        values = {**actions.rule_snapshot(rule), **serializer.validated_data}
+        return Response(preview_summary(actions.preview_rule(**values, rule=rule)))
+
+    @extend_schema(
+        operation_id="rules_removal_preview",
+        summary="What removing a rule would do, without removing it",
+        tags=TAGS,
+        responses=PreviewSerializer,
+    )
+    @action(detail=True, methods=["get"], url_path="removal-preview")
+    def removal_preview(self, request, pk=None):
+        rule = get_rule_for_user(request, pk)
+        return Response(preview_summary(actions.preview_rule_removal(rule)))
