@@ -32,6 +32,7 @@ from devices.views.jobs import describe as describe_job  # the job page's wordin
 from notifications.models import Notification
 
 MAX_LIST_ITEMS = 1000
+MAX_ID = 2**31 - 1  # ids beyond a database integer name nothing
 
 
 class LenientChoiceField(serializers.ChoiceField):
@@ -381,6 +382,7 @@ class MailboxPolicySerializer(serializers.Serializer):
     access_policy = serializers.IntegerField(
         allow_null=True,
         min_value=1,
+        max_value=MAX_ID,
         help_text="The id of the policy the mailbox becomes an explicit member of; null: "
         "the mailbox follows its domain's (or directory group's) policy again.",
     )
@@ -608,6 +610,7 @@ class PurgeSerializer(serializers.Serializer):
 class DeviceReplaceSerializer(serializers.Serializer):
     old = serializers.IntegerField(
         min_value=1,
+        max_value=MAX_ID,
         help_text="The id of the approved device of the same mailbox that this one replaces: "
         "it is removed and its DeviceId taken off the allowed list.",
     )
@@ -616,7 +619,7 @@ class DeviceReplaceSerializer(serializers.Serializer):
 class DeviceBulkSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=[("allow", "allow"), ("block", "block")])
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         min_length=1,
         max_length=500,
         help_text="Device ids, at most 500.",
