@@ -694,3 +694,8 @@ class RuleChangeJobSerializer(serializers.ModelSerializer):
     def get_elapsed_seconds(self, job) -> int:
         """Running time so far (queued or running), or how long it took."""
         return job.elapsed_seconds()
+
+
+class RuleChangeQueuedSerializer(serializers.Serializer):
+    job = RuleChangeJobSerializer(help_text="Poll /api/v1/rule-change-jobs/{id} until finished.")
+    message = serializers.CharField()

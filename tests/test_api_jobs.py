@@ -4,7 +4,7 @@ Management every job, anyone else the jobs they asked for), and their progress."
 import pytest
 
 from devices import actions
-from devices.audit import Actor
+from devices.audit import SYSTEM, Actor
 from devices.models import AuditSource, DeviceAccessRule, RuleChangeJob
 from tests import test_api_support as support
 
@@ -78,3 +78,51 @@ def test_the_list_filters_by_status_and_kind(cast, client_for, jobs):
     bad = org.get(JOBS, {"status": "stuck"})
     assert bad.status_code == 400
     assert set(bad.json()["errors"]) == {"status"}
+
+
+# ---------------------------------------------------------------------------
+# a big rule change through the API runs as a job, as on the rules page
+
+
+@pytest.fixture
+def low_limit(settings):
+    settings.ECP_RULE_CHANGE_INLINE_LIMIT = 1  # the iPhone rule moves two devices
+    return settings
+
+
+def test_a_big_rule_change_is_queued_as_a_job(
+    cast, client_for, low_limit, django_capture_on_commit_callbacks
+):
+    org = client_for("org")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = org.post("/api/v1/rules", RULE, HTTP_X_REQUEST_ID="api-7")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    job = RuleChangeJob.objects.get()
+    assert response["Location"] == f"/api/v1/rule-change-jobs/{job.pk}"
+    assert body["job"]["id"] == job.pk and body["job"]["devices_total"] == 2
+    assert body["message"] == f"2 devices change state: the change runs as job {job.pk}."
+    done = org.get(f"{JOBS}/{job.pk}").json()  # Celery is eager here: it has run
+    assert done["status"] == "done", done
+    assert (job.source, job.request_id) == ("api", "api-7")
+    rule = DeviceAccessRule.objects.get(query_string="iPhone")
+    assert rule.created_by == cast["users"]["org"]
+    with django_capture_on_commit_callbacks(execute=True):
+        removed = org.delete(f"/api/v1/rules/{rule.pk}")
+    assert removed.status_code == 202, removed.content
+    assert not DeviceAccessRule.objects.exists()
+    assert RuleChangeJob.objects.filter(kind="delete", status="done").count() == 1
+
+
+def test_a_duplicate_is_409_however_big(cast, client_for, low_limit):
+    actions.create_rule(SYSTEM, **RULE)
+    response = client_for("org").post("/api/v1/rules", {**RULE, "query_string": "IPHONE"})
+    assert response.status_code == 409, response.content
+    assert not RuleChangeJob.objects.exists()
+
+
+def test_a_small_rule_change_still_answers_at_once(cast, client_for):
+    response = client_for("org").post("/api/v1/rules", RULE)
+    assert response.status_code == 201, response.content
+    assert response.json()["changed"] == 2
+    assert not RuleChangeJob.objects.exists()
