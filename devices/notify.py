@@ -29,6 +29,7 @@ REASON_TEXT = {
     AccessReason.POLICY: "ActiveSync being turned off for the mailbox",
     AccessReason.UPGRADE: "an upgrade",
     AccessReason.ORG_LIST: "the organisation-wide list of allowed DeviceIds",
+    AccessReason.ACCOUNT_DISABLED: "the account being disabled or removed in the directory",
 }
 _CHUNK = 1000
 
@@ -74,8 +75,10 @@ def mails_for(transition, device: MobileDevice, org: OrgSettings) -> list[Mail]:
         for admin in org.admin_mail_recipients:
             mails.append(_mail(Kind.ADMIN_QUARANTINED, admin, context, key, hold_until))
     elif transition.to_state == AccessState.BLOCKED:
-        # A mailbox turned off (a leaver, usually) gets no mail per device.
-        if org.send_user_mail and user and transition.to_reason != AccessReason.POLICY:
+        # A mailbox turned off or a disabled account (a leaver, usually) gets no mail
+        # per device.
+        quiet = (AccessReason.POLICY, AccessReason.ACCOUNT_DISABLED)
+        if org.send_user_mail and user and transition.to_reason not in quiet:
             mails.append(_mail(Kind.USER_BLOCKED, user, context, key))
     elif transition.from_state == AccessState.UNKNOWN and org.new_device_alert and user:
         mails.append(_mail(Kind.USER_NEW_DEVICE, user, context, key))
