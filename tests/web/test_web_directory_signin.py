@@ -137,3 +137,11 @@ def test_the_mailbox_page_shows_the_directory_entry_groups_and_policy(directory,
     assert "disabled or removed in the directory" in page
     assert 'title="cn=sales,ou=groups,dc=example,dc=org">sales</code>' in page
     assert "by its directory group cn=sales,ou=groups,dc=example,dc=org" in page
+
+
+def test_a_local_admin_signs_in_while_the_directory_is_down(directory):
+    get_user_model().objects.create_superuser("root-admin", "r@example.org", "local-secret-1")
+    directory.stop()
+    client, response = sign_in("root-admin", "local-secret-1")
+    assert response.status_code == 302
+    assert signed_in_user(client).get_username() == "root-admin"
