@@ -193,9 +193,12 @@ class Mailbox(models.Model):
     access_policy_pinned = models.BooleanField(default=False)  # explicit membership
     # The directory entry this mailbox follows (empty: made in ECP or by an import), kept
     # by `eas sync-directory` and by each directory sign-in (devices.actions.directory).
-    directory_dn = models.CharField(max_length=512, blank=True, default="", db_index=True)
+    # (db_default too: bulk loads by COPY name only the columns they fill.)
+    directory_dn = models.CharField(
+        max_length=512, blank=True, default="", db_default="", db_index=True
+    )
     # Disabled or removed in the directory: its devices are Blocked / AccountDisabled.
-    directory_disabled = models.BooleanField(default=False)
+    directory_disabled = models.BooleanField(default=False, db_default=False)
     directory_groups = models.ManyToManyField(DirectoryGroup, blank=True, related_name="members")
     created_at = models.DateTimeField(default=timezone.now)
 
