@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .. import hostile
 from ..audit import Actor
 from ..evaluation import current_rules
 from ..models import DeviceClass, Mailbox, MobileDevice, OrgSettings
@@ -53,7 +54,8 @@ def contact_changes(device: MobileDevice, contact: Contact) -> dict:
     if contact.info and not contact.user_agent and contact.info.get("user_agent"):
         wanted["user_agent"] = contact.info["user_agent"]
     for name, value in wanted.items():
-        value = (value or "")[: _field_limit(name)]
+        # Whoever calls: no control or bidi control is stored (devices.hostile).
+        value = hostile.clean_device_text(value)[: _field_limit(name)]
         if value and getattr(device, name) != value:
             changes[name] = value
     if contact.info is not None and not device.device_info_received:
