@@ -154,6 +154,11 @@ def _discovery_over(device: MobileDevice) -> bool:
     return timezone.now() - device.first_seen >= timedelta(minutes=org.discovery_window_minutes)
 
 
+def _held_decision_due(device: MobileDevice) -> bool:
+    """A flapping device's held-back decision (devices.actions.record_contact) is due."""
+    return device.redecide_due_at is not None and timezone.now() >= device.redecide_due_at
+
+
 def decide_request(request, raw_query: str, *, read_body: bool, throttle_status: int) -> Answer:
     """Parse, authenticate, record and decide one ActiveSync request."""
     try:
@@ -202,7 +207,7 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         info=info or None,
     )
     mailbox, device = user.mailbox, found.device
-    redecide = device is not None and _discovery_over(device)
+    redecide = device is not None and (_discovery_over(device) or _held_decision_due(device))
     if device is None or redecide or actions.contact_changes(device, contact):
         actor = Actor(
             user=user,
