@@ -89,6 +89,12 @@ def clean_device_text(text: str | None) -> str:
     return _UNSAFE_RE.sub("", text)
 
 
+def escape_in_json(text: str) -> str:
+    """JSON text with every unsafe character as a \\uXXXX escape: the same data,
+    nothing raw on a terminal. (They can only occur inside JSON strings.)"""
+    return _UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def neutral(value) -> str:
     """Stored text made safe to show: each unsafe character a visible U+FFFD."""
     if value is None:

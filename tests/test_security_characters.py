@@ -10,6 +10,7 @@ pages, mail headers and CSV rows; a UTF-8 User-Agent reaches Django as latin-1
 import base64
 import csv
 import io
+import json
 
 import pytest
 from django.core.cache import cache
@@ -257,3 +258,15 @@ def test_neutral_and_clean_line():
     assert hostile.clean_line(" a\r\n\tb\u2028c\x00\x9b ") == "a b c"
     assert hostile.recode_header(wsgi("Zürich")) == "Zürich"
     assert hostile.recode_header("Z\xfcrich") == "Zürich"
+
+
+@pytest.mark.django_db
+def test_the_cli_table_and_json_show_them_neutralised(world):
+    hostile_stored(world.carol_phone)
+    table = eas_cli("get-device", "--mailbox", "carol")
+    assert not any(ch in table for ch in UNSAFE)
+    assert "iPhone\ufffdgpj.exe" in table
+    text = eas_cli("get-device", "--mailbox", "carol", "--format", "json")
+    assert not any(ch in text for ch in UNSAFE)
+    (device,) = json.loads(text)
+    assert device["device_model"] == f"iPhone{RLO}gpj.exe"  # the data itself, escaped
