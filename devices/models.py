@@ -313,6 +313,15 @@ class MobileDevice(models.Model):
         AccessPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     state_changed_at = models.DateTimeField(default=timezone.now)
+    # Flapping (issue 16): how often the device changed its own decision-relevant
+    # details in the current interval (ECP_NOTIFY_MIN_INTERVAL_MINUTES) and since when;
+    # when it last went over ECP_DEVICE_DETAIL_CHANGES_LIMIT; and when a decision it
+    # held back (one that would loosen access) is due. devices.actions.record_contact.
+    # db_default: bulk loads (COPY, devices.bulk) name only the columns they fill.
+    detail_changes = models.PositiveIntegerField(default=0, db_default=0)
+    detail_changes_since = models.DateTimeField(null=True, blank=True)
+    flapped_at = models.DateTimeField(null=True, blank=True)
+    redecide_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["mailbox__alias", "device_id"]
