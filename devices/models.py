@@ -193,9 +193,12 @@ class Mailbox(models.Model):
     access_policy_pinned = models.BooleanField(default=False)  # explicit membership
     # The directory entry this mailbox follows (empty: made in ECP or by an import), kept
     # by `eas sync-directory` and by each directory sign-in (devices.actions.directory).
-    directory_dn = models.CharField(max_length=512, blank=True, default="", db_index=True)
+    # (db_default too: bulk loads by COPY name only the columns they fill.)
+    directory_dn = models.CharField(
+        max_length=512, blank=True, default="", db_default="", db_index=True
+    )
     # Disabled or removed in the directory: its devices are Blocked / AccountDisabled.
-    directory_disabled = models.BooleanField(default=False)
+    directory_disabled = models.BooleanField(default=False, db_default=False)
     directory_groups = models.ManyToManyField(DirectoryGroup, blank=True, related_name="members")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -310,6 +313,15 @@ class MobileDevice(models.Model):
         AccessPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     state_changed_at = models.DateTimeField(default=timezone.now)
+    # Flapping (issue 16): how often the device changed its own decision-relevant
+    # details in the current interval (ECP_NOTIFY_MIN_INTERVAL_MINUTES) and since when;
+    # when it last went over ECP_DEVICE_DETAIL_CHANGES_LIMIT; and when a decision it
+    # held back (one that would loosen access) is due. devices.actions.record_contact.
+    # db_default: bulk loads (COPY, devices.bulk) name only the columns they fill.
+    detail_changes = models.PositiveIntegerField(default=0, db_default=0)
+    detail_changes_since = models.DateTimeField(null=True, blank=True)
+    flapped_at = models.DateTimeField(null=True, blank=True)
+    redecide_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["mailbox__alias", "device_id"]

@@ -29,6 +29,7 @@ REASON_TEXT = {
     AccessReason.POLICY: "ActiveSync being turned off for the mailbox",
     AccessReason.UPGRADE: "an upgrade",
     AccessReason.ORG_LIST: "the organisation-wide list of allowed DeviceIds",
+    AccessReason.ACCOUNT_DISABLED: "the account being disabled or removed in the directory",
 }
 _CHUNK = 1000
 
@@ -65,30 +66,34 @@ def mails_for(transition, device: MobileDevice, org: OrgSettings) -> list[Mail]:
     user = device.mailbox.primary_smtp_address
     key = f"{transition.change_id}"
     mails = []
+    about = f"device:{device.pk}"  # coalesced per device (notifications.outbox)
     if transition.to_state == AccessState.QUARANTINED:
         if org.send_user_mail and user:
-            mails.append(_mail(Kind.USER_QUARANTINED, user, context, key))
+            mails.append(_mail(Kind.USER_QUARANTINED, user, context, key, about=about))
         hold_until = None
         if org.admin_mail_mode == AdminMailMode.DIGEST:
             hold_until = timezone.now() + timedelta(minutes=org.admin_digest_minutes)
         for admin in org.admin_mail_recipients:
-            mails.append(_mail(Kind.ADMIN_QUARANTINED, admin, context, key, hold_until))
+            mails.append(_mail(Kind.ADMIN_QUARANTINED, admin, context, key, hold_until, about))
     elif transition.to_state == AccessState.BLOCKED:
-        # A mailbox turned off (a leaver, usually) gets no mail per device.
-        if org.send_user_mail and user and transition.to_reason != AccessReason.POLICY:
-            mails.append(_mail(Kind.USER_BLOCKED, user, context, key))
+        # A mailbox turned off or a disabled account (a leaver, usually) gets no mail
+        # per device.
+        quiet = (AccessReason.POLICY, AccessReason.ACCOUNT_DISABLED)
+        if org.send_user_mail and user and transition.to_reason not in quiet:
+            mails.append(_mail(Kind.USER_BLOCKED, user, context, key, about=about))
     elif transition.from_state == AccessState.UNKNOWN and org.new_device_alert and user:
-        mails.append(_mail(Kind.USER_NEW_DEVICE, user, context, key))
+        mails.append(_mail(Kind.USER_NEW_DEVICE, user, context, key, about=about))
     return mails
 
 
-def _mail(kind, recipient, context, key, hold_until=None) -> Mail:
+def _mail(kind, recipient, context, key, hold_until=None, about="") -> Mail:
     return Mail(
         kind=kind,
         recipient=recipient,
         context=context,
         dedupe_key=f"{kind}:{key}:{recipient.lower()}"[:200],
         hold_until=hold_until,
+        coalesce_key=about,
     )
 
 

@@ -11,14 +11,15 @@ from notifications.models import Kind, Notification, Status
 from . import actions
 from .audit import Actor
 from .models import AuditSource
+from .web import client_ip, request_id
 
 
 def _actor(request) -> Actor:
     return Actor(
         user=request.user,
         source=AuditSource.UI,
-        ip=request.META.get("REMOTE_ADDR") or None,
-        request_id=request.META.get("HTTP_X_REQUEST_ID", "")[:64],
+        ip=client_ip(request),
+        request_id=request_id(request),
     )
 
 

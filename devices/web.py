@@ -6,6 +6,7 @@ import uuid
 from django.conf import settings
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from . import hostile
 from .audit import Actor
 from .models import AuditSource
 
@@ -27,7 +28,8 @@ def request_id(request) -> str:
     """One id per request, so that its audit events can be tied together."""
     rid = getattr(request, "_ecp_request_id", None)
     if rid is None:
-        rid = request.META.get("HTTP_X_REQUEST_ID", "").strip()[:64] or uuid.uuid4().hex
+        # A NUL or a control here would reach the audit row (and PostgreSQL).
+        rid = hostile.request_id(request.META.get("HTTP_X_REQUEST_ID", "")) or uuid.uuid4().hex
         request._ecp_request_id = rid
     return rid
 

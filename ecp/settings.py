@@ -188,6 +188,15 @@ ECP_BASE_URL = envstr("ECP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ECP_MAIL_BACKOFF_BASE = envint("ECP_MAIL_BACKOFF_BASE", 30)
 # Seconds before a mail claimed by a worker that died mid-send may be sent again.
 ECP_MAIL_SENDING_TIMEOUT = envint("ECP_MAIL_SENDING_TIMEOUT", 300)
+# At most one mail per kind, recipient and device per this many minutes; later
+# changes are folded into the next mail (0: no coalescing).
+ECP_NOTIFY_MIN_INTERVAL_MINUTES = envint("ECP_NOTIFY_MIN_INTERVAL_MINUTES", 60)
+# A device that changes its own decision-relevant details more often than this within
+# one such interval is flapping: decisions that would loosen its access wait until the
+# interval ends, and it adds no new DeviceClass rows.
+ECP_DEVICE_DETAIL_CHANGES_LIMIT = envint("ECP_DEVICE_DETAIL_CHANGES_LIMIT", 4)
+# DeviceClass (the device families offered in the rule form) stops growing here.
+ECP_DEVICE_CLASS_MAX = envint("ECP_DEVICE_CLASS_MAX", 10000)
 
 # A rule change that moves more devices than this runs as a Celery job with a progress
 # page instead of inside the request.

@@ -32,6 +32,9 @@ class Notification(models.Model):
     recipient = models.EmailField(max_length=254)
     context = models.JSONField(default=dict)
     dedupe_key = models.CharField(max_length=200, unique=True)
+    # What the mail is about (e.g. "device:42"): mails of one kind to one recipient
+    # about one thing are coalesced (notifications.outbox, ECP_NOTIFY_MIN_INTERVAL_MINUTES).
+    coalesce_key = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
@@ -52,6 +55,11 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["status", "hold_until"]),
+            models.Index(
+                fields=["coalesce_key", "created_at"],
+                condition=~models.Q(coalesce_key=""),
+                name="notification_coalesce_idx",
+            ),
         ]
 
     def __str__(self):

@@ -1,10 +1,21 @@
-"""Write mails to the outbox and queue their delivery after commit."""
+"""Write mails to the outbox and queue their delivery after commit.
+
+Coalescing: a mail with a `coalesce_key` (what it is about, e.g. one device)
+goes out at most once per kind, recipient and key every
+ECP_NOTIFY_MIN_INTERVAL_MINUTES (default 60). A mail that comes sooner is
+folded into the one still waiting (its context replaced by the newer one, with
+a `coalesced` count), or else waits as a pending row whose first attempt is due
+one interval after the previous mail; a held digest item is folded likewise.
+So a device that flaps between two states cannot flood anyone (issue 16).
+"""
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Notification, Status
@@ -23,6 +34,72 @@ class Mail:
     context: dict
     dedupe_key: str
     hold_until: datetime | None = None  # set: held for a digest until then
+    coalesce_key: str = ""  # set: coalesced with earlier mails of its kind about the same thing
+    not_before: datetime | None = None  # set: the first attempt waits until then
+
+
+def min_interval() -> timedelta:
+    return timedelta(minutes=settings.ECP_NOTIFY_MIN_INTERVAL_MINUTES)
+
+
+def _waiting(row: Notification) -> bool:
+    """Not sent yet, nor being sent: a newer mail can still replace its context."""
+    return row.status in (Status.HELD, Status.PENDING) and row.attempts == 0
+
+
+def _coalesced(previous: dict | None, first_at: str, now: datetime) -> dict:
+    previous = previous or {}
+    return {
+        "count": previous.get("count", 0) + 1,
+        "first_at": previous.get("first_at", first_at),
+        "last_at": now.isoformat(),
+    }
+
+
+def _coalesce(mails: list[Mail], now: datetime) -> list[Mail]:
+    """The mails that still need a row of their own (see the module's docstring)."""
+    interval = min_interval()
+    keys = sorted({m.coalesce_key for m in mails if m.coalesce_key})
+    if not keys or interval <= timedelta(0):
+        return mails
+    recent = Q(created_at__gte=now - interval) | Q(next_attempt_at__gte=now - interval)
+    recent |= Q(hold_until__gte=now - interval) | Q(status__in=(Status.HELD, Status.PENDING))
+    latest: dict[tuple, Notification] = {}
+    for i in range(0, len(keys), _CHUNK):
+        rows = Notification.objects.filter(coalesce_key__in=keys[i : i + _CHUNK]).filter(recent)
+        for row in rows.order_by("created_at", "pk").only(
+            *("pk", "kind", "recipient", "coalesce_key", "status", "attempts", "context"),
+            *("created_at", "next_attempt_at", "hold_until"),
+        ):
+            latest[(row.coalesce_key, row.kind, row.recipient.lower())] = row
+    out = []
+    for mail in mails:
+        last = latest.get((mail.coalesce_key, mail.kind, mail.recipient.lower()))
+        if not mail.coalesce_key or last is None:
+            out.append(mail)
+            continue
+        if _waiting(last):
+            context = {
+                **mail.context,
+                "coalesced": _coalesced(
+                    last.context.get("coalesced"), last.created_at.isoformat(), now
+                ),
+            }
+            # Conditional: if a worker claimed the row meanwhile, this mail waits instead.
+            folded = Notification.objects.filter(pk=last.pk, status=last.status, attempts=0).update(
+                context=context
+            )
+            if folded:
+                last.context = context
+                continue
+        sent_or_due = max(filter(None, (last.created_at, last.next_attempt_at, last.hold_until)))
+        due = max(now, sent_or_due + interval)
+        context = {**mail.context, "coalesced": _coalesced(None, now.isoformat(), now)}
+        if mail.hold_until:
+            out.append(replace(mail, context=context, hold_until=max(mail.hold_until, due)))
+        else:
+            out.append(replace(mail, context=context, not_before=due))
+    return out
 
 
 def enqueue(mails: list[Mail]) -> int:
@@ -43,19 +120,23 @@ def enqueue(mails: list[Mail]) -> int:
                 "dedupe_key", flat=True
             )
         )
+    fresh = _coalesce([m for m in mails if m.dedupe_key not in existing], now)
     rows = [
         Notification(
             kind=m.kind,
             recipient=m.recipient,
             context=m.context,
             dedupe_key=m.dedupe_key,
+            coalesce_key=m.coalesce_key,
             status=Status.HELD if m.hold_until else Status.PENDING,
             hold_until=m.hold_until,
+            next_attempt_at=m.not_before,
             created_at=now,
         )
-        for m in mails
-        if m.dedupe_key not in existing
+        for m in fresh
     ]
+    if not rows:
+        return 0
     try:
         with transaction.atomic():  # a savepoint: a conflict below leaves nothing behind
             Notification.objects.bulk_create(rows, batch_size=_CHUNK)
@@ -64,7 +145,8 @@ def enqueue(mails: list[Mail]) -> int:
         for row in rows:
             row.pk = None
         Notification.objects.bulk_create(rows, batch_size=_CHUNK, ignore_conflicts=True)
-    pending = [r for r in rows if r.status == Status.PENDING]
+    # A deferred row is left to the sweep, which sends it once it is due.
+    pending = [r for r in rows if r.status == Status.PENDING and r.next_attempt_at is None]
     if all(r.pk is not None for r in pending):  # the INSERT returned them
         ids = [r.pk for r in pending]
     else:

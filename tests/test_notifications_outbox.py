@@ -219,7 +219,8 @@ def test_one_call_with_a_repeated_transition_writes_each_row_once(alice):
     assert rows() == [(Kind.USER_QUARANTINED, "alice@contoso.com", Status.PENDING)]
 
 
-def test_a_second_quarantine_is_a_new_transition_and_a_new_mail(alice):
+def test_a_second_quarantine_is_a_new_transition_and_a_new_mail(alice, settings):
+    settings.ECP_NOTIFY_MIN_INTERVAL_MINUTES = 0  # no coalescing (tests/test_notify_flood.py)
     new_device(alice)
     quarantine_everything()
     actions.allow_device(ADMIN, alice, "ALICEPHONE1")
@@ -228,6 +229,17 @@ def test_a_second_quarantine_is_a_new_transition_and_a_new_mail(alice):
     actions.set_mailbox(ADMIN, alice, remove_allowed=["ALICEPHONE1"])
 
     assert Notification.objects.filter(kind=Kind.USER_QUARANTINED).count() == 2
+
+
+def test_a_second_quarantine_within_the_interval_is_folded_into_the_waiting_mail(alice):
+    new_device(alice)
+    quarantine_everything()
+    actions.allow_device(ADMIN, alice, "ALICEPHONE1")
+    actions.set_mailbox(ADMIN, alice, remove_allowed=["ALICEPHONE1"])
+
+    (row,) = Notification.objects.filter(kind=Kind.USER_QUARANTINED)
+    assert row.context["coalesced"]["count"] == 1
+    assert DeviceStateChange.objects.filter(to_state="Quarantined").count() == 2
 
 
 @pytest.fixture

@@ -42,3 +42,30 @@ def test_the_harness_does_find_a_bug(fuzz, monkeypatch):
     monkeypatch.setattr(fuzz, "parse_query", broken)
     with pytest.raises(AssertionError, match="IndexError"):
         fuzz.run_mutate("query", RUNS, seed=9)
+
+
+HOSTILE_RUNS = 5_000
+
+
+def test_hostile_strings_are_refused_or_stored_without_unsafe_characters(fuzz):
+    result = fuzz.run_hostile(HOSTILE_RUNS, seed=16)
+    assert result["runs"] == HOSTILE_RUNS
+    assert result["values_accepted"] > HOSTILE_RUNS  # most inputs reach a store, not only 400s
+    assert result["findings"] == 0
+
+
+def test_the_hostile_harness_finds_a_kept_bidi_override(fuzz, monkeypatch):
+    """As before issue 16: record_contact stored device text as it came."""
+    from devices import hostile
+
+    monkeypatch.setattr(hostile, "clean_device_text", lambda text: text or "")
+    with pytest.raises(AssertionError, match="unsafe character kept by contact_changes"):
+        fuzz.run_hostile(HOSTILE_RUNS, seed=16)
+
+
+def test_the_hostile_harness_finds_a_formula_cell(fuzz, monkeypatch):
+    from devices.views import audit
+
+    monkeypatch.setattr(audit, "_cell", lambda value: "" if value is None else str(value))
+    with pytest.raises(AssertionError, match="CSV cell|unsafe character kept by the CSV"):
+        fuzz.run_hostile(HOSTILE_RUNS, seed=16)

@@ -1,11 +1,21 @@
-"""Fuzz the gate's parsers: the request-line query and the WBXML body (issue 9).
+"""Fuzz the gate's parsers: the request-line query and the WBXML body (issue 9),
+and hostile strings through everything a device's text passes (issue 16).
 
     .venv/bin/python bench/soak/fuzz_parsers.py --runs 1000000 [--engine atheris|mutate]
+        [--target query|wbxml|hostile|all]
 
 Each target gets --runs inputs. The contract under test (devices/eas): on any
 input, parse_query and extract_device_information return or raise
 EASParseError; anything else (another exception, a hang) is a bug the gate
-would turn into a 500. atheris (coverage-guided, libFuzzer) is used when it
+would turn into a 500. The `hostile` target builds strings from bidi
+overrides, C0/C1 controls, NUL, CR/LF, overlong and invalid UTF-8, formula
+prefixes and ordinary text, and sends each through the gate's User-Agent
+reading, parse_basic, parse_query (User and an extra parameter), the WBXML
+DeviceInformation reader, contact_changes (what record_contact would store),
+clean_line (display names) and the web audit CSV export's cell guard
+(devices.views.audit._cell) with csv.writer: each must refuse the input the
+gate's way or give text with no control or bidi character (and a CSV cell no
+spreadsheet reads as a formula). atheris (coverage-guided, libFuzzer) is used when it
 is installed (bench/soak/requirements.txt); otherwise a mutational loop over
 valid seeds. tests/test_security_fuzz.py runs the loop, bounded, in CI.
 Prints one JSON object with the figures; docs/RELIABILITY.md keeps the latest.
@@ -25,6 +35,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecp.settings")
+
+import django  # noqa: E402
+
+django.setup()  # the hostile target reads model metadata; it never opens the database
 
 from devices.eas import (  # noqa: E402
     EASParseError,
@@ -34,7 +49,7 @@ from devices.eas import (  # noqa: E402
     parse_query,
 )
 
-TARGETS = ("query", "wbxml")
+TARGETS = ("query", "wbxml", "hostile")
 MAX_LEN = 4096
 SLOW = 1.0  # seconds: one input taking longer is a finding
 
@@ -114,6 +129,8 @@ def mutate(rng: random.Random, data: bytes, pool: list[bytes]) -> bytes:
 
 
 def run_mutate(target: str, runs: int, seed: int = 0) -> dict:
+    if target == "hostile":
+        return run_hostile(runs, seed)
     rng, check = random.Random(seed), CHECKS[target]
     pool = seeds(target)
     corpus = list(pool)
@@ -139,6 +156,180 @@ def run_mutate(target: str, runs: int, seed: int = 0) -> dict:
         "seconds": round(seconds, 1),
         "execs_per_second": round(runs / seconds),
         "slowest_ms": round(slowest * 1000, 2),
+        "findings": 0,
+    }
+
+
+# --- hostile strings through every reader of a device's text (issue 16) ----------------------
+
+HOSTILE_PIECES = (
+    # bidi overrides and isolates, and marks that are allowed
+    *("\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"),
+    *("\u200e", "\u200f", "\u061c", "\ufeff", "\u200d"),
+    # C0, DEL, C1, NUL, line breaks
+    *("\x00", "\r", "\n", "\r\n", "\t", "\x1b[2J", "\x7f", "\x85", "\x9b", "\u2028", "\u2029"),
+    # formula prefixes
+    *("=", "+", "-", "@", "=cmd|' /C calc'!A0", '=HYPERLINK("http://x")', "@SUM(1)", "-2+3"),
+    # ordinary text, some of it not ASCII
+    *("iPhone", "Apple-iPhone14C2/2104.61", "Gerät", "Zürich", "עברית", "日本", "😀", " ", ":"),
+    *("alice", "CONTOSO\\", "%", "%00", "&", "="),
+)
+HOSTILE_BYTES = (
+    # overlong forms (NUL, "/", "."), a surrogate, bytes UTF-8 never uses, a lone continuation
+    *(b"\xc0\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf0\x80\x80\xaf", b"\xc1\xbf"),
+    *(b"\xed\xa0\x80", b"\xff", b"\xfe", b"\x80", b"\xe2\x80"),
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def hostile_input(rng: random.Random) -> bytes:
+    out = bytearray()
+    for _ in range(rng.randint(1, 12)):
+        if rng.random() < 0.2:
+            out += rng.choice(HOSTILE_BYTES)
+        elif rng.random() < 0.05:
+            out += rng.randbytes(rng.randint(1, 4))
+        else:
+            out += rng.choice(HOSTILE_PIECES).encode("utf-8")
+    return bytes(out[:600])
+
+
+class _Request:
+    def __init__(self, **meta):
+        self.META = meta
+
+
+def _assert_safe(text: str, where: str, raw: bytes) -> None:
+    from devices import hostile
+
+    if hostile.has_unsafe(text):
+        raise AssertionError(f"hostile: unsafe character kept by {where}: {text!r} from {raw!r}")
+
+
+def _pct(raw: bytes) -> str:
+    from urllib.parse import quote
+
+    return quote(raw, safe="")
+
+
+def check_hostile(raw: bytes) -> int:
+    """One hostile input through every reader. Returns how many values were accepted."""
+    import base64
+    import csv
+    import io
+
+    from devices import actions, hostile
+    from devices.eas import Element, encode
+    from devices.gate import credentials, views
+    from devices.models import MobileDevice
+    from devices.views.audit import _cell
+
+    accepted = 0
+    text = (
+        raw.decode("utf-8", "surrogateescape").encode("utf-8", "surrogateescape").decode("latin-1")
+    )  # what WSGI hands over for these bytes
+    # the User-Agent header, as the gate reads it
+    user_agent = ""
+    try:
+        user_agent = views._user_agent(_Request(HTTP_USER_AGENT=text))
+        _assert_safe(user_agent, "the User-Agent reader", raw)
+        accepted += 1
+    except EASParseError:
+        pass
+    # X-Request-ID
+    _assert_safe(views._request_id(_Request(HTTP_X_REQUEST_ID=text)), "X-Request-ID", raw)
+    # Basic credentials: login and password from the same bytes
+    header = "Basic " + base64.b64encode(raw + b":" + raw[::-1]).decode()
+    try:
+        pair = credentials.parse_basic(header)
+        if pair is not None:
+            if hostile.has_control(pair[0]) or hostile.has_control(pair[1]):
+                raise AssertionError(f"hostile: parse_basic kept a control from {raw!r}")
+            accepted += 1
+    except credentials.BadCredentials:
+        pass
+    # the query: as User and as an extra parameter, percent-encoded
+    for query in (
+        f"Cmd=Sync&DeviceId=D1&DeviceType=iPhone&User={_pct(raw)}",
+        f"Cmd=Sync&DeviceId=D1&DeviceType=iPhone&ItemId={_pct(raw)}",
+        f"Cmd=Sync&DeviceId={_pct(raw)}&DeviceType=iPhone",
+    ):
+        try:
+            parsed = parse_query(query)
+        except EASParseError:
+            continue
+        accepted += 1
+        for value in (parsed.user or "", parsed.device_id, *(v for _, v in parsed.parameters)):
+            _assert_safe(value, "parse_query", raw)
+    # DeviceInformation: the bytes as OPAQUE Model and, without NUL, as inline FriendlyName
+    children = [Element("Settings:Model", [raw])]
+    if b"\x00" not in raw:
+        with contextlib.suppress(UnicodeDecodeError):
+            children.append(Element("Settings:FriendlyName", [raw.decode("utf-8")]))
+    body = encode(
+        Element(
+            "Provision:Provision",
+            [Element("Settings:DeviceInformation", [Element("Settings:Set", children)])],
+        )
+    )
+    info = None
+    try:
+        info = extract_device_information(body)
+        if any(hostile.has_control(v) for v in info.values()):
+            info = None  # the gate answers 400 (devices.gate.views)
+    except EASParseError:
+        pass
+    # what record_contact would store, for whatever the readers let through
+    contact = actions.Contact(
+        device_id="D1", device_type="iPhone", user_agent=user_agent, info=info or None
+    )
+    for name, value in actions.contact_changes(MobileDevice(device_id="D1"), contact).items():
+        if isinstance(value, str):
+            _assert_safe(value, f"contact_changes ({name})", raw)
+            accepted += 1
+    # people's input: a display name from the CLI, a form, an import
+    for person in (raw.decode("utf-8", "replace"), text):
+        _assert_safe(hostile.clean_line(person), "clean_line", raw)
+    # the web audit export's CSV cell guard, through csv.writer and back
+    out = io.StringIO()
+    cells = [_cell(raw.decode("utf-8", "replace")), _cell(text)]
+    csv.writer(out).writerow(cells)
+    line = out.getvalue()
+    if line.endswith("\r\n"):
+        line = line[:-2]
+    _assert_safe(line, "the CSV cell guard", raw)
+    for cell in next(csv.reader(io.StringIO(out.getvalue()))):
+        if cell.startswith(_FORMULA_START):
+            raise AssertionError(f"hostile: CSV cell {cell!r} reads as a formula, from {raw!r}")
+    return accepted
+
+
+def run_hostile(runs: int, seed: int = 0) -> dict:
+    rng = random.Random(seed)
+    slowest, accepted, started = 0.0, 0, time.perf_counter()
+    for _ in range(runs):
+        data = hostile_input(rng)
+        t = time.perf_counter()
+        try:
+            accepted += check_hostile(data)
+        except AssertionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a finding: report the input
+            raise AssertionError(f"hostile: {type(exc).__name__}: {exc} on {data!r}") from exc
+        took = time.perf_counter() - t
+        slowest = max(slowest, took)
+        if took > SLOW:
+            raise AssertionError(f"hostile: {took:.2f}s on {data!r}")
+    seconds = time.perf_counter() - started
+    return {
+        "engine": "generator",
+        "target": "hostile",
+        "runs": runs,
+        "seconds": round(seconds, 1),
+        "execs_per_second": round(runs / seconds),
+        "slowest_ms": round(slowest * 1000, 2),
+        "values_accepted": accepted,
+        "unsafe_characters_kept": 0,
         "findings": 0,
     }
 
@@ -208,7 +399,8 @@ def main() -> int:
     targets = TARGETS if args.target == "all" else (args.target,)
     results = []
     for target in targets:
-        result = run_atheris(target, args.runs) if engine == "atheris" else None
+        atheris = engine == "atheris" and target != "hostile"
+        result = run_atheris(target, args.runs) if atheris else None
         results.append(result or run_mutate(target, args.runs))
         print(json.dumps(results[-1]), file=sys.stderr)
     summary = {

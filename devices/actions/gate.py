@@ -3,9 +3,11 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .. import hostile
 from ..audit import Actor
 from ..evaluation import current_rules
 from ..models import DeviceClass, Mailbox, MobileDevice, OrgSettings
@@ -53,7 +55,8 @@ def contact_changes(device: MobileDevice, contact: Contact) -> dict:
     if contact.info and not contact.user_agent and contact.info.get("user_agent"):
         wanted["user_agent"] = contact.info["user_agent"]
     for name, value in wanted.items():
-        value = (value or "")[: _field_limit(name)]
+        # Whoever calls: no control or bidi control is stored (devices.hostile).
+        value = hostile.clean_device_text(value)[: _field_limit(name)]
         if value and getattr(device, name) != value:
             changes[name] = value
     if contact.info is not None and not device.device_info_received:
@@ -61,13 +64,52 @@ def contact_changes(device: MobileDevice, contact: Contact) -> dict:
     return changes
 
 
-def _touch_device_class(device_type: str, device_model: str, now) -> None:
+# Changes a device makes to what the decision reads (devices.access): these count
+# towards flapping. (IMEI, phone number and the like are recorded, never counted.)
+DECIDING_FIELDS = frozenset(
+    {"device_type", "device_model", "device_os", "user_agent", "device_info_received"}
+)
+
+
+def _touch_device_class(device_type: str, device_model: str, now, *, may_add: bool) -> None:
+    """Note the device family; a new one only while the table is under its bound
+    (ECP_DEVICE_CLASS_MAX) and the device is not flapping: a device can invent
+    a model string per request."""
+    known = DeviceClass.objects.filter(device_type=device_type, device_model=device_model)
+    if known.update(last_seen=now) or not may_add:
+        return
+    if DeviceClass.objects.count() >= settings.ECP_DEVICE_CLASS_MAX:
+        return
     DeviceClass.objects.bulk_create(
         [DeviceClass(device_type=device_type, device_model=device_model, last_seen=now)],
-        update_conflicts=True,
-        unique_fields=["device_type", "device_model"],
-        update_fields=["last_seen"],
+        ignore_conflicts=True,
     )
+
+
+@dataclass(frozen=True)
+class _Flapping:
+    changes: int  # decision-relevant changes in the current interval
+    since: object  # the interval's start
+    over: bool  # more than ECP_DEVICE_DETAIL_CHANGES_LIMIT
+
+
+def _count_change(device: MobileDevice, now) -> _Flapping:
+    """Count one self-made change to what the decision reads, per interval."""
+    interval = timedelta(minutes=settings.ECP_NOTIFY_MIN_INTERVAL_MINUTES)
+    since = device.detail_changes_since
+    if since is None or now - since >= interval:
+        since, changes = now, 1
+    else:
+        changes = device.detail_changes + 1
+    over = interval > timedelta(0) and changes > settings.ECP_DEVICE_DETAIL_CHANGES_LIMIT
+    fields = {"detail_changes": changes, "detail_changes_since": since}
+    if over:
+        # Looser decisions wait until the interval ends (the gate asks again then).
+        fields |= {"flapped_at": now, "redecide_due_at": since + interval}
+    for name, value in fields.items():
+        setattr(device, name, value)
+    MobileDevice.objects.filter(pk=device.pk).update(**fields)
+    return _Flapping(changes, since, over)
 
 
 @transaction.atomic
@@ -79,6 +121,13 @@ def record_contact(
     Race-free: two first requests of one device give one row and one state
     transition. A known device is decided again only when something the
     decision reads has changed (or `redecide`, e.g. its discovery window ended).
+
+    Flapping: a device that changes its own decision-relevant details more than
+    ECP_DEVICE_DETAIL_CHANGES_LIMIT times in ECP_NOTIFY_MIN_INTERVAL_MINUTES is
+    still recorded, but only decisions at least as restrictive as its state are
+    applied until the interval ends; then the next request decides it in full.
+    Blocked stays blocked, and a model flipping between a Block rule and none
+    cannot make a state change (and mails) per request.
     """
     now = timezone.now()
     key = contact.device_id.lower()
@@ -105,8 +154,17 @@ def record_contact(
         for name, value in changes.items():
             setattr(device, name, value)
         MobileDevice.objects.filter(pk=device.pk).update(last_seen=now, **changes)
+    flapping = None
+    if not created and DECIDING_FIELDS & set(changes):
+        flapping = _count_change(device, now)
+    held_due = device.redecide_due_at is not None and now >= device.redecide_due_at
+    if held_due and not (flapping and flapping.over):
+        device.redecide_due_at = None
+        MobileDevice.objects.filter(pk=device.pk).update(redecide_due_at=None)
+        redecide = True
     if created or "device_type" in changes or "device_model" in changes:
-        _touch_device_class(device.device_type, device.device_model, now)
+        may_add = created or not (flapping and flapping.over)
+        _touch_device_class(device.device_type, device.device_model, now, may_add=may_add)
     if not (created or changes or redecide):
         return device
     if created:
@@ -116,6 +174,13 @@ def record_contact(
         what, action, after = "Device details updated", "device.update", changes
     else:
         what, action, after = "Decided again", "device.reevaluate", None
+    tighten_only = bool(flapping and flapping.over)
+    if tighten_only:
+        what += (
+            f" (flapping: {flapping.changes} changes of its reported details since"
+            f" {flapping.since:%Y-%m-%d %H:%M} UTC; decisions that would loosen access"
+            f" wait until {device.redecide_due_at:%H:%M} UTC)"
+        )
     audit = AuditAfter(
         actor,
         f"{what}: {device}",
@@ -130,6 +195,7 @@ def record_contact(
         audit,
         rules=current_rules(org.rules_version),
         org=org,
+        tighten_only=tighten_only,
     )
     device.refresh_from_db()
     return device

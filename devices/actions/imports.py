@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from .. import hostile
 from ..audit import Actor
 from ..models import (
     AccessReason,
@@ -276,7 +277,7 @@ def _read_mailbox(line: int, values: dict[str, str]) -> _MailboxRow:
         line=line,
         alias=_mailbox_alias(values, address),
         email=clean_email(address),
-        display_name=_first(values, "displayname", "name")[:256],
+        display_name=hostile.clean_line(_first(values, "displayname", "name"))[:256],
         activesync_enabled=_bool(enabled, "ActiveSyncEnabled", True) if enabled else None,
         allowed=allowed,
         blocked=blocked,
@@ -497,7 +498,7 @@ def _read_device(line: int, values: dict[str, str], mailboxes: _Mailboxes) -> _D
         raise ActionError(" ".join(problems))
     fields = {}
     for field, columns in _FIELD_COLUMNS.items():
-        value = _first(values, *columns)
+        value = hostile.clean_device_text(_first(values, *columns))
         if value:
             fields[field] = value[: MobileDevice._meta.get_field(field).max_length]
     return _DeviceRow(

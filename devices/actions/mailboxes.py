@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from .. import hostile
 from ..audit import Actor, record
 from ..models import DeviceIdList, Mailbox, MailboxDeviceId, MobileDevice
 from .base import (
@@ -47,7 +48,7 @@ def create_mailbox(
     mailbox = Mailbox.objects.create(
         alias=alias,
         primary_smtp_address=email,
-        display_name=display_name or alias,
+        display_name=hostile.clean_line(display_name)[:256] or alias,
         activesync_enabled=activesync_enabled,
         user=user,
     )
@@ -106,7 +107,7 @@ def set_mailbox(
     if activesync_enabled is not None:
         mailbox.activesync_enabled = activesync_enabled
     if display_name is not None:
-        mailbox.display_name = display_name.strip()[:256]
+        mailbox.display_name = hostile.clean_line(display_name)[:256]
     mailbox.save()
     for device_id in remove_allowed:
         _take_off_list(mailbox, device_id, DeviceIdList.ALLOWED)

@@ -15,8 +15,17 @@ from django.utils import timezone
 
 from .. import access, bulk, notify
 from ..evaluation import load_rules, org_facts, plan
-from ..models import DeviceStateChange, MobileDevice, OrgSettings
+from ..models import AccessState, DeviceStateChange, MobileDevice, OrgSettings
 from .base import EventSource, Transition, lock
+
+# Blocked is the most restrictive state; Unknown only precedes the first decision.
+RESTRICTIVENESS = {
+    AccessState.ALLOWED: 0,
+    AccessState.UNKNOWN: 1,
+    AccessState.DEVICE_DISCOVERY: 2,
+    AccessState.QUARANTINED: 3,
+    AccessState.BLOCKED: 4,
+}
 
 HISTORY_FIELDS = (
     *("device_id", "device_repr", "time", "from_state", "from_reason"),
@@ -30,11 +39,14 @@ def reevaluate(
     *,
     rules: access.RuleSet | None = None,
     org: OrgSettings | None = None,
+    tighten_only: bool = False,
 ) -> list[Transition]:
     """Re-decide every device in scope; call inside the action's transaction.
 
     `event` is the action's audit event, or a callable (an AuditAfter) that
     writes it once the summary of the changes is known, or None.
+    `tighten_only`: apply only decisions at least as restrictive as the
+    device's state (a flapping device: devices.actions.record_contact).
     """
     now = timezone.now()
     rules = rules if rules is not None else load_rules()
@@ -50,7 +62,10 @@ def reevaluate(
             "mailbox__alias",
             "state_key",
         ):
-            by_decision[decisions[key]].append(tuple(row))
+            decision = decisions[key]
+            if tighten_only and RESTRICTIVENESS[decision.state] < RESTRICTIVENESS[row[1]]:
+                continue
+            by_decision[decision].append(tuple(row))
     moves = list(by_decision.items())
     if callable(event):
         counts = Counter(

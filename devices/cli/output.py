@@ -14,6 +14,8 @@ from datetime import date, datetime
 
 from django.utils import timezone
 
+from devices import hostile
+
 FORMATS = ("table", "json", "csv")
 
 
@@ -67,7 +69,8 @@ def _json(out, rows: Iterable[dict]) -> None:
     _write(out, "[")
     separator = "\n  "
     for row in rows:
-        _write(out, separator + json.dumps(row, default=_json_default, ensure_ascii=False))
+        text = json.dumps(row, default=_json_default, ensure_ascii=False)
+        _write(out, separator + hostile.escape_in_json(text))
         separator = ",\n  "
     _write(out, "\n]\n" if separator != "\n  " else "]\n")
 
@@ -115,7 +118,9 @@ def cell(value) -> str:
         return ", ".join(str(v) for v in value) or "-"
     if isinstance(value, dict):
         return json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True)
-    return " ".join(str(value).split()) or "-"  # one line per row, whatever the text holds
+    # One line per row, whatever the text holds; stored controls and bidi overrides
+    # show as U+FFFD rather than reach the terminal (devices.hostile).
+    return hostile.neutral(" ".join(str(value).split())) or "-"
 
 
 def header(field: str) -> str:

@@ -51,7 +51,16 @@ class DirectoryBackend(LDAPBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or not password:
             return None
-        user = super().authenticate(request, username=login_name(username), password=password)
+        try:
+            user = super().authenticate(request, username=login_name(username), password=password)
+        except DirectoryUnavailable:
+            if getattr(self, "_for_gate", False):
+                raise
+            # Panel sign-in: ECP's own logins (a local admin) must still get in while
+            # the directory is down; the form says why a directory user could not.
+            if request is not None:
+                request.ecp_directory_unavailable = True
+            return None
         entry = getattr(user, "directory_entry", None)
         if entry is not None and entry.disabled and not getattr(self, "_for_gate", False):
             return None  # a disabled account does not sign in to the panel

@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 
+from devices import hostile
 from devices.directory import DirectoryUnavailable, upstream
 from devices.models import Mailbox
 
@@ -83,6 +84,9 @@ def parse_basic(header: str) -> tuple[str, str] | None:
         raise BadCredentials("malformed Basic credentials") from None
     login, sep, password = decoded.partition(":")
     if not sep or not login or len(login) > MAX_LOGIN or len(password) > MAX_PASSWORD:
+        raise BadCredentials("malformed Basic credentials")
+    # Before any query: PostgreSQL refuses a NUL, and no real login holds a control.
+    if hostile.has_control(login) or hostile.has_control(password):
         raise BadCredentials("malformed Basic credentials")
     return login, password
 

@@ -25,6 +25,7 @@ from devices.models import Mailbox, MobileDevice
 DEVICE_FIELDS = (
     *("id", "mailbox_id", "device_id", "device_type", "access_state", "access_state_reason"),
     *("last_seen", "first_seen", "device_info_received", "user_agent", "eas_version"),
+    "redecide_due_at",
     *DEVICE_INFORMATION_FIELDS.values(),
 )
 

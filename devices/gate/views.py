@@ -17,12 +17,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from devices import actions
+from devices import actions, hostile
 from devices.audit import Actor
 from devices.eas import COMMANDS, MAX_BODY, EASParseError, extract_device_information, parse_query
 from devices.models import AccessState, AuditSource, MobileDevice, OrgSettings
@@ -39,6 +39,11 @@ PROBE_MAILBOX_PREFIX = "extest_"  # the mailboxes New-TestCasConnectivityUser.ps
 REASON_NOT_OWNER = "MailboxNotOwned"
 REASON_PROBE = "HealthProbe"
 _VERSION_RE = re.compile(r"\d{1,2}\.\d{1,2}")
+MAX_USER_AGENT = 256
+# Only these mean the database is unreachable (503). Anything else, a DataError
+# above all, is a bug to fix: answering it with 503 would let any client make
+# monitoring believe the database is down (issue 16).
+DATABASE_DOWN = (OperationalError, InterfaceError)
 ACTIVESYNC_PATH = "/microsoft-server-activesync"
 
 
@@ -74,6 +79,19 @@ def _eas_version(request, parsed) -> str:
     if version and not _VERSION_RE.fullmatch(version):
         raise EASParseError("malformed MS-ASProtocolVersion header")
     return version
+
+
+def _user_agent(request) -> str:
+    """The User-Agent as the device wrote it (UTF-8 when valid), without bidi controls."""
+    user_agent = hostile.recode_header(request.META.get("HTTP_USER_AGENT", ""))
+    if hostile.has_control(user_agent):
+        raise EASParseError("User-Agent contains control characters")
+    return hostile.drop_bidi(user_agent).strip()[:MAX_USER_AGENT]
+
+
+def _request_id(request) -> str:
+    """The device's X-Request-ID when it is a plain token, else one of our own."""
+    return hostile.request_id(request.META.get("HTTP_X_REQUEST_ID", "")) or uuid.uuid4().hex
 
 
 def _owns(user, named: str | None) -> bool:
@@ -136,10 +154,15 @@ def _discovery_over(device: MobileDevice) -> bool:
     return timezone.now() - device.first_seen >= timedelta(minutes=org.discovery_window_minutes)
 
 
+def _held_decision_due(device: MobileDevice) -> bool:
+    """A flapping device's held-back decision (devices.actions.record_contact) is due."""
+    return device.redecide_due_at is not None and timezone.now() >= device.redecide_due_at
+
+
 def decide_request(request, raw_query: str, *, read_body: bool, throttle_status: int) -> Answer:
     """Parse, authenticate, record and decide one ActiveSync request."""
-    user_agent = request.META.get("HTTP_USER_AGENT", "")[:256]
     try:
+        user_agent = _user_agent(request)
         parsed = parse_query(raw_query)
         eas_version = _eas_version(request, parsed)
         header = credentials.parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
@@ -173,6 +196,8 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         try:
             body = _read_body(request)
             info = extract_device_information(body) if body else None
+            if info and any(hostile.has_control(value) for value in info.values()):
+                raise EASParseError("DeviceInformation contains control characters")
         except BodyTooLarge:
             return Answer(413, detail=f"body larger than {MAX_BODY} bytes")
         except EASParseError as exc:
@@ -185,13 +210,13 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         info=info or None,
     )
     mailbox, device = user.mailbox, found.device
-    redecide = device is not None and _discovery_over(device)
+    redecide = device is not None and (_discovery_over(device) or _held_decision_due(device))
     if device is None or redecide or actions.contact_changes(device, contact):
         actor = Actor(
             user=user,
             source=AuditSource.GATE,
             ip=credentials.client_ip(request) or None,
-            request_id=request.META.get("HTTP_X_REQUEST_ID", "")[:64] or uuid.uuid4().hex,
+            request_id=_request_id(request),
         )
         device = actions.record_contact(actor, mailbox, contact, redecide=redecide)
     else:
@@ -227,7 +252,7 @@ def activesync(request):
     query = request.META.get("QUERY_STRING", "")
     try:
         answer = decide_request(request, query, read_body=True, throttle_status=429)
-    except DatabaseError:
+    except DATABASE_DOWN:
         answer = _unavailable(request, query)
     return answer.response()
 
@@ -253,7 +278,7 @@ def auth_request(request):
     try:
         # nginx accepts only 2xx, 401 and 403 from auth_request: throttling is a 401.
         answer = decide_request(request, query, read_body=False, throttle_status=401)
-    except DatabaseError:
+    except DATABASE_DOWN:
         answer = _unavailable(request, query)
     return answer.response()
 
@@ -268,7 +293,7 @@ def observe(request):
         return Answer(400, detail="X-Original-URI is not an ActiveSync URI").response()
     try:
         answer = decide_request(request, query, read_body=True, throttle_status=401)
-    except DatabaseError:
+    except DATABASE_DOWN:
         answer = _unavailable(request, query)
     if answer.status in (200, 403) and answer.state:
         answer.status = 204

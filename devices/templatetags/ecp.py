@@ -3,6 +3,7 @@
 from django import template
 from django.utils.http import urlencode
 
+from .. import hostile
 from ..models import AccessState, MobileDevice
 from ..permissions import (
     Role,
@@ -44,6 +45,13 @@ def ecp_nav(context) -> dict:
             else 0
         ),
     }
+
+
+@register.filter(is_safe=False)
+def neutral(value) -> str:
+    """Stored text shown safely: controls and bidi overrides become a visible U+FFFD
+    (devices.hostile; what was stored before the gate refused them)."""
+    return hostile.neutral(value)
 
 
 @register.filter

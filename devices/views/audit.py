@@ -17,6 +17,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from .. import hostile
 from ..forms import AUDIT_ACTIONS, PAGE_SIZES, AuditFilterForm
 from ..models import AuditEvent, AuditSource, DeviceStateChange
 from ..permissions import can_manage_policies, can_manage_rules, staff_required
@@ -172,7 +173,7 @@ def _cell(value) -> str:
     """A text cell a spreadsheet will not run as a formula (a DeviceId is device-supplied)."""
     if value is None:
         return ""
-    text = str(value)
+    text = hostile.neutral(value)  # no control or bidi override reaches the file
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + text
     return text

@@ -9,8 +9,6 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 
-from devices.directory import DirectoryUnavailable
-
 
 class SignInForm(AuthenticationForm):
     """Django's sign-in form; a directory that cannot answer is said so, not "wrong password"."""
@@ -26,10 +24,12 @@ class SignInForm(AuthenticationForm):
     def clean(self):
         try:
             return super().clean()
-        except DirectoryUnavailable:
-            raise ValidationError(
-                self.error_messages["directory_unavailable"], code="directory_unavailable"
-            ) from None
+        except ValidationError as error:
+            if getattr(self.request, "ecp_directory_unavailable", False):
+                raise ValidationError(
+                    self.error_messages["directory_unavailable"], code="directory_unavailable"
+                ) from error
+            raise
 
 
 # Django's LoginView already refuses a `next` that leaves this host.

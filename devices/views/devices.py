@@ -2,6 +2,7 @@
 
 from collections import Counter
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -196,6 +197,7 @@ def device_detail(request, pk):
             "can_manage": can_manage_devices(request.user),
             "can_rules": can_manage_rules(request.user),
             "rules_read_only": RULES_READ_ONLY,
+            "detail_changes_limit": settings.ECP_DEVICE_DETAIL_CHANGES_LIMIT,
             "next": request.get_full_path(),
         },
     )

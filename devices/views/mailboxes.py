@@ -62,6 +62,11 @@ def mailbox_detail(request, pk):
     entries = list(mailbox.device_ids.order_by("device_key"))
     policy = mailbox.access_policy
     domain = mailbox.primary_smtp_address.rsplit("@", 1)[-1].lower()
+    # A directory mailbox: its groups (one query, only for those), and the policy's way in.
+    groups = list(mailbox.directory_groups.all()) if mailbox.directory_dn else []
+    by_group = ""
+    if policy and not mailbox.access_policy_pinned and domain not in policy.domains:
+        by_group = next((g.dn for g in groups if g.dn_key in policy.directory_groups), "")
     can_policies = can_manage_policies(request.user)
     return render(
         request,
@@ -77,7 +82,11 @@ def mailbox_detail(request, pk):
             "activesync_read_only": ACTIVESYNC_READ_ONLY,
             "policy": policy,
             # Following its domain: the policy names the mailbox's domain.
-            "policy_by_domain": domain if policy and not mailbox.access_policy_pinned else "",
+            "policy_by_domain": domain
+            if policy and not mailbox.access_policy_pinned and not by_group
+            else "",
+            "policy_by_group": by_group,
+            "directory_groups": groups,
             "policies": list(AccessPolicy.objects.order_by("priority", "name"))
             if can_policies
             else [],

@@ -38,6 +38,11 @@ def explain(device, *, org=None) -> str:
         )
     if reason == AccessReason.POLICY:
         return f"Blocked because ActiveSync is turned off for the mailbox {alias}."
+    if reason == AccessReason.ACCOUNT_DISABLED:
+        return (
+            f"Blocked because the account of the mailbox {alias} is disabled or was removed"
+            " in the directory."
+        )
     if reason == AccessReason.INDIVIDUAL:
         listed = "allowed" if state == AccessState.ALLOWED else "blocked"
         return f"{state} because its DeviceId is on the {listed} list of the mailbox {alias}."
@@ -83,7 +88,10 @@ def decided_by(device, change) -> str:
     mailbox's list; otherwise the rule, policy, default or list that decides.
     """
     state, reason = device.access_state, device.access_state_reason
-    if state not in (AccessState.ALLOWED, AccessState.BLOCKED) or reason == AccessReason.POLICY:
+    if state not in (AccessState.ALLOWED, AccessState.BLOCKED) or reason in (
+        AccessReason.POLICY,
+        AccessReason.ACCOUNT_DISABLED,
+    ):
         return ""
     event = change.event if change is not None else None
     person = event is not None and event.source in PEOPLE
@@ -133,6 +141,8 @@ def next_steps(device, *, org=None) -> str:
     if state == AccessState.BLOCKED:
         if device.access_state_reason == AccessReason.POLICY:
             return "ActiveSync is turned off for your mailbox. Ask the help desk if you need it."
+        if device.access_state_reason == AccessReason.ACCOUNT_DISABLED:
+            return "Your account is disabled in the directory. Ask the help desk if you need it."
         return (
             "This device may not sync your mail. If you think that is a mistake, "
             "contact the help desk and quote its DeviceId."

@@ -137,3 +137,20 @@ def test_a_flood_of_failed_sign_ins_does_not_lock_out_the_real_user(gate, alice)
     assert raw(gate.port, head(Authorization=auth(), X_Real_IP="198.51.100.20"))[0] == 200
     log = gate.log.read_text(errors="replace")
     assert "alice-secret" not in log and "guess1" not in log
+
+
+def test_a_utf8_user_agent_through_gunicorn_is_stored_as_utf8(gate, alice):
+    """WSGI hands headers over latin-1-decoded; the gate stores the UTF-8 text (issue 16)."""
+    request = (
+        f"POST {GATE}?Cmd=Sync&User=alice&DeviceId=UTF8PHONE&DeviceType=iPhone HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: {auth()}\r\nContent-Length: 0\r\n"
+    ).encode() + "User-Agent: Gerät-Phone/1.0 (Zürich)\r\n\r\n".encode()
+    status, _ = raw(gate.port, request)
+    assert status in (200, 403)
+    assert MobileDevice.objects.get(device_id="UTF8PHONE").user_agent == "Gerät-Phone/1.0 (Zürich)"
+
+
+def test_a_nul_in_the_login_through_gunicorn_is_401(gate, alice):
+    bad = "Basic " + base64.b64encode(b"ali\x00ce:alice-secret").decode()
+    status, _ = raw(gate.port, head(Authorization=bad, Content_Length="0"))
+    assert status == 401

@@ -116,3 +116,32 @@ def test_an_admin_scopes_a_policy_to_a_directory_group_on_the_page(directory):
     )
     assert "is not a directory group DN" in bad.content.decode()
     assert AccessPolicy.objects.count() == 1
+
+
+def test_the_mailbox_page_shows_the_directory_entry_groups_and_policy(directory, cli_actor):
+    from devices import actions
+    from tests.cli_support import eas
+
+    actions.create_policy(
+        cli_actor,
+        name="Sales",
+        default_access_level="Quarantine",
+        directory_groups=[directory.group_dn("sales")],
+    )
+    directory.set_disabled("dave")
+    eas("sync-directory", "--force")
+    client, _ = sign_in("alice", "alice-pw")
+    dave = Mailbox.objects.get(alias="dave")
+    page = client.get(f"/mailboxes/{dave.pk}/").content.decode()
+    assert directory.user_dn("dave") in page
+    assert "disabled or removed in the directory" in page
+    assert 'title="cn=sales,ou=groups,dc=example,dc=org">sales</code>' in page
+    assert "by its directory group cn=sales,ou=groups,dc=example,dc=org" in page
+
+
+def test_a_local_admin_signs_in_while_the_directory_is_down(directory):
+    get_user_model().objects.create_superuser("root-admin", "r@example.org", "local-secret-1")
+    directory.stop()
+    client, response = sign_in("root-admin", "local-secret-1")
+    assert response.status_code == 302
+    assert signed_in_user(client).get_username() == "root-admin"
