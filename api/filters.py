@@ -6,11 +6,14 @@ from django.db.models import Q
 
 from devices.models import (
     AccessLevel,
+    AccessPolicy,
     AuditEvent,
     AuditSource,
     Characteristic,
     DeviceAccessRule,
     Mailbox,
+    OrgDeviceId,
+    RuleChangeJob,
 )
 from notifications.models import Kind, Notification, Status
 
@@ -103,4 +106,43 @@ class NotificationFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Notification
+        fields = []
+
+
+class AccessPolicyFilterSet(django_filters.FilterSet):
+    default_access_level = django_filters.ChoiceFilter(choices=AccessLevel.choices)
+    q = django_filters.CharFilter(
+        field_name="name",
+        lookup_expr="icontains",
+        max_length=100,
+        label="Search the names (substring, any case).",
+    )
+
+    class Meta:
+        model = AccessPolicy
+        fields = []
+
+
+class OrgDeviceIdFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        method="search", max_length=100, label="Search the DeviceIds and notes (substring)."
+    )
+
+    class Meta:
+        model = OrgDeviceId
+        fields = []
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(device_key__icontains=value) | Q(note__icontains=value))
+
+
+class RuleChangeJobFilterSet(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=RuleChangeJob.Status.choices)
+    kind = django_filters.ChoiceFilter(choices=RuleChangeJob.Kind.choices)
+
+    class Meta:
+        model = RuleChangeJob
         fields = []

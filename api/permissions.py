@@ -8,11 +8,15 @@ pages cannot disagree about who may see or change what.
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from devices.permissions import (
+    ORG_DEVICE_IDS_READ_ONLY,
+    POLICIES_READ_ONLY,
     RULES_READ_ONLY,
     SETTINGS_READ_ONLY,
     STAFF_ROLES,
     Role,
     can_manage_devices,
+    can_manage_org_device_ids,
+    can_manage_policies,
     can_manage_rules,
     can_manage_settings,
     is_staff_role,
@@ -73,6 +77,23 @@ class RulesPermission(_StaffReadsOrgWrites):
 class OrgSettingsPermission(_StaffReadsOrgWrites):
     can_write = staticmethod(can_manage_settings)
     write_message = SETTINGS_READ_ONLY
+
+
+class PoliciesPermission(_StaffReadsOrgWrites):
+    can_write = staticmethod(can_manage_policies)
+    write_message = POLICIES_READ_ONLY
+
+
+class OrgDeviceIdsPermission(_StaffReadsOrgWrites):
+    can_write = staticmethod(can_manage_org_device_ids)
+    write_message = ORG_DEVICE_IDS_READ_ONLY
+
+
+class LifecyclePermission(_StaffReadsOrgWrites):
+    """Staff see the dry-run counts (the settings page shows them); Org Management runs."""
+
+    can_write = staticmethod(can_manage_settings)
+    write_message = "Only Organization Management can grandfather or purge devices."
 
 
 class NotificationPermission(BasePermission):

@@ -45,3 +45,9 @@ class TokenScheme(OpenApiAuthenticationExtension):
             "description": "An API token with the prefix 'Token ' (or 'Bearer '), e.g. "
             "'Token ecp_...'. Create one at /account/tokens/.",
         }
+
+
+def without_slash_twins(endpoints, **kwargs):
+    """A preprocessing hook: drop the trailing-slash twins of the paths (api.urls), so
+    each operation is documented once, at its canonical path."""
+    return [e for e in endpoints if not e[0].endswith("/")]

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from devices.actions import MAX_DEVICE_ID
 from devices.models import (
     AccessLevel,
+    AccessPolicy,
     AccessReason,
     AccessState,
     AdminMailMode,
@@ -21,12 +22,17 @@ from devices.models import (
     DeviceIdList,
     Mailbox,
     MobileDevice,
+    OrgDeviceId,
     OrgSettings,
+    RuleChangeJob,
+    SelfApproval,
 )
 from devices.permissions import Role
+from devices.views.jobs import describe as describe_job  # the job page's wording
 from notifications.models import Notification
 
 MAX_LIST_ITEMS = 1000
+MAX_ID = 2**31 - 1  # ids beyond a database integer name nothing
 
 
 class LenientChoiceField(serializers.ChoiceField):
@@ -132,6 +138,8 @@ class OrgSettingsSerializer(serializers.ModelSerializer):
             "admin_mail_mode",
             "admin_digest_minutes",
             "new_device_alert",
+            "purge_quarantined_after_days",
+            "self_approval",
             "rules_version",
             "updated_at",
         ]
@@ -156,10 +164,132 @@ class OrgSettingsUpdateSerializer(serializers.Serializer):
     admin_mail_mode = LenientChoiceField(choices=AdminMailMode.choices, required=False)
     admin_digest_minutes = serializers.IntegerField(min_value=1, max_value=1440, required=False)
     new_device_alert = serializers.BooleanField(required=False)
+    purge_quarantined_after_days = serializers.IntegerField(
+        min_value=1,
+        max_value=3650,
+        allow_null=True,
+        required=False,
+        help_text="Remove devices that have waited this many days in quarantine (a daily "
+        "task); null: never.",
+    )
+    self_approval = LenientChoiceField(
+        choices=SelfApproval.choices,
+        required=False,
+        help_text="Whether end users may approve their own quarantined devices.",
+    )
+    grandfather_first = serializers.BooleanField(
+        required=False,
+        default=False,
+        write_only=True,
+        help_text="With a new default_access_level: first put every device that the "
+        "current default allows on its mailbox's allowed list (both or neither happen), as "
+        "the settings page's 'grandfather today's devices first'.",
+    )
 
 
 class OrgSettingsChangeSerializer(ChangeSummarySerializer):
     org_settings = OrgSettingsSerializer()
+    grandfathered = serializers.IntegerField(
+        help_text="Devices put on their mailbox's allowed list first (grandfather_first)."
+    )
+
+
+class OrgSettingsPreviewSerializer(serializers.Serializer):
+    default_access_level = LenientChoiceField(choices=AccessLevel.choices)
+
+
+# ---------------------------------------------------------------------------
+# access policies and organisation-wide DeviceIds
+
+
+class AccessPolicyRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessPolicy
+        fields = ["id", "name", "default_access_level"]
+        read_only_fields = fields
+
+
+class AccessPolicySerializer(serializers.ModelSerializer):
+    domains = serializers.ListField(child=serializers.CharField(), read_only=True)
+    directory_groups = serializers.ListField(child=serializers.CharField(), read_only=True)
+    mailbox_count = serializers.IntegerField(
+        read_only=True, help_text="Mailboxes that follow the policy (members and by domain/group)."
+    )
+    member_count = serializers.IntegerField(
+        read_only=True, help_text="Mailboxes that are explicit members."
+    )
+
+    class Meta:
+        model = AccessPolicy
+        fields = [
+            "id",
+            "name",
+            "default_access_level",
+            "domains",
+            "directory_groups",
+            "priority",
+            "mailbox_count",
+            "member_count",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AccessPolicyWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    default_access_level = LenientChoiceField(choices=AccessLevel.choices)
+    domains = serializers.ListField(
+        child=serializers.CharField(max_length=253),
+        max_length=MAX_LIST_ITEMS,
+        required=False,
+        help_text="Mail domains: every mailbox whose primary SMTP address is in one follows "
+        "the policy, unless it is an explicit member of another. Replaces the list.",
+    )
+    directory_groups = serializers.ListField(
+        child=serializers.CharField(max_length=512),
+        max_length=MAX_LIST_ITEMS,
+        required=False,
+        help_text="Directory group DNs (cn=sales,ou=groups,dc=example,dc=org): their members "
+        "follow the policy, as of each directory sync and sign-in. Replaces the list.",
+    )
+    priority = serializers.IntegerField(
+        min_value=0,
+        max_value=10000,
+        required=False,
+        help_text="When several policies cover a mailbox, the lowest number wins (default 100).",
+    )
+
+
+class AccessPolicyChangeSerializer(ChangeSummarySerializer):
+    access_policy = AccessPolicySerializer()
+
+
+class AccessPolicyRemovalSerializer(ChangeSummarySerializer):
+    access_policy = AccessPolicyRefSerializer(help_text="The policy as it was before removal.")
+
+
+class OrgDeviceIdSerializer(serializers.ModelSerializer):
+    device_count = serializers.IntegerField(
+        read_only=True, help_text="Partnerships with this DeviceId, in any mailbox."
+    )
+
+    class Meta:
+        model = OrgDeviceId
+        fields = ["id", "device_id", "note", "device_count", "created_at"]
+        read_only_fields = fields
+
+
+class OrgDeviceIdWriteSerializer(serializers.Serializer):
+    device_id = serializers.CharField(max_length=MAX_DEVICE_ID)
+    note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class OrgDeviceIdChangeSerializer(ChangeSummarySerializer):
+    org_device_id = OrgDeviceIdSerializer()
+
+
+class OrgDeviceIdRemovalSerializer(ChangeSummarySerializer):
+    org_device_id = OrgDeviceIdSerializer(help_text="The entry as it was before removal.")
 
 
 # ---------------------------------------------------------------------------
@@ -169,6 +299,11 @@ class OrgSettingsChangeSerializer(ChangeSummarySerializer):
 class MailboxSerializer(serializers.ModelSerializer):
     login = serializers.SerializerMethodField()
     device_count = serializers.IntegerField(read_only=True)
+    access_policy = AccessPolicyRefSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="The access policy that applies, or null: the organisation default.",
+    )
     allowed_device_ids = serializers.SerializerMethodField()
     blocked_device_ids = serializers.SerializerMethodField()
 
@@ -182,6 +317,8 @@ class MailboxSerializer(serializers.ModelSerializer):
             "activesync_enabled",
             "login",
             "device_count",
+            "access_policy",
+            "access_policy_pinned",
             "allowed_device_ids",
             "blocked_device_ids",
             "created_at",
@@ -233,6 +370,22 @@ class DeviceIdListsUpdateSerializer(serializers.Serializer):
 
 class MailboxChangeSerializer(ChangeSummarySerializer):
     mailbox = MailboxSerializer()
+
+
+class MailboxUpdateSerializer(serializers.Serializer):
+    activesync_enabled = serializers.BooleanField(
+        help_text="Off: every device of the mailbox is Blocked / Policy."
+    )
+
+
+class MailboxPolicySerializer(serializers.Serializer):
+    access_policy = serializers.IntegerField(
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="The id of the policy the mailbox becomes an explicit member of; null: "
+        "the mailbox follows its domain's (or directory group's) policy again.",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -412,4 +565,137 @@ class NotificationResendSerializer(serializers.Serializer):
     notification = NotificationSerializer(
         help_text="The mail queued again: the same row when it had failed, a copy when it was sent."
     )
+    message = serializers.CharField()
+
+
+# ---------------------------------------------------------------------------
+# lifecycle: grandfathering, purge of stale quarantine
+
+
+class GrandfatherPreviewSerializer(serializers.Serializer):
+    count = serializers.IntegerField(
+        help_text="Devices allowed by the default that would be put on their mailbox's "
+        "allowed list."
+    )
+
+
+class GrandfatherSerializer(ChangeSummarySerializer):
+    count = serializers.IntegerField(help_text="Devices put on their mailbox's allowed list.")
+
+
+class PurgeQuerySerializer(serializers.Serializer):
+    older_than_days = serializers.IntegerField(
+        min_value=0,
+        max_value=36500,
+        help_text="Devices in quarantine for at least this many days; 0: every one.",
+    )
+
+
+PURGE_LISTED = 100  # devices named in a purge answer; the count covers them all
+
+
+class PurgeSerializer(serializers.Serializer):
+    older_than_days = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="Partnerships removed (or that would be).")
+    devices = DeviceSerializer(
+        many=True, help_text=f"The first {PURGE_LISTED} of them, as they were."
+    )
+    message = serializers.CharField()
+
+
+# ---------------------------------------------------------------------------
+# more device actions: replace, bulk, self-approval, history
+
+
+class DeviceReplaceSerializer(serializers.Serializer):
+    old = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="The id of the approved device of the same mailbox that this one replaces: "
+        "it is removed and its DeviceId taken off the allowed list.",
+    )
+
+
+class DeviceBulkSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=[("allow", "allow"), ("block", "block")])
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=500,
+        help_text="Device ids, at most 500.",
+    )
+
+
+class DeviceBulkFailureSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class DeviceBulkResultSerializer(serializers.Serializer):
+    done = serializers.ListField(child=serializers.IntegerField(), help_text="Device ids.")
+    failed = DeviceBulkFailureSerializer(many=True)
+    missing = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Ids of devices that do not exist."
+    )
+    changed = serializers.IntegerField()
+    changes = StateChangeSerializer(many=True)
+    message = serializers.CharField()
+
+
+class DeviceHistorySerializer(serializers.Serializer):
+    time = serializers.DateTimeField()
+    from_state = serializers.ChoiceField(choices=AccessState.choices, allow_blank=True)
+    to_state = serializers.ChoiceField(choices=AccessState.choices)
+    to_reason = serializers.CharField()
+    rule = RuleRefSerializer(allow_null=True)
+    actor = serializers.CharField(allow_blank=True)
+    message = serializers.CharField(allow_blank=True, help_text="The audit event's summary.")
+
+
+# ---------------------------------------------------------------------------
+# rule change jobs
+
+
+class RuleChangeJobSerializer(serializers.ModelSerializer):
+    description = serializers.SerializerMethodField()
+    requested_by = serializers.CharField(source="user_name", read_only=True)
+    params = serializers.JSONField(
+        read_only=True,
+        help_text="characteristic, query_string, access_level (create, update); rule_id and "
+        "rule, the rule's words when the job was made (update, delete).",
+    )
+    finished = serializers.BooleanField(read_only=True)
+    elapsed_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RuleChangeJob
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "finished",
+            "description",
+            "params",
+            "requested_by",
+            "source",
+            "devices_total",
+            "message",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "elapsed_seconds",
+        ]
+        read_only_fields = fields
+
+    def get_description(self, job) -> str:
+        return describe_job(job)
+
+    def get_elapsed_seconds(self, job) -> int:
+        """Running time so far (queued or running), or how long it took."""
+        return job.elapsed_seconds()
+
+
+class RuleChangeQueuedSerializer(serializers.Serializer):
+    job = RuleChangeJobSerializer(help_text="Poll /api/v1/rule-change-jobs/{id} until finished.")
     message = serializers.CharField()

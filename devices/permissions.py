@@ -212,14 +212,21 @@ def get_org_device_id_for_user(request, pk, *, change: bool = False) -> OrgDevic
     return _get_or_404(OrgDeviceId.objects.all(), pk)
 
 
-def get_job_for_user(request, pk) -> RuleChangeJob:
-    """Organization Management sees every rule change job, its creator their own; else a 404."""
+def jobs_for_user(user):
+    """Organization Management sees every rule change job, its creator their own."""
     jobs = RuleChangeJob.objects.all()
-    if role_for(request.user) != Role.ORG_MANAGEMENT:
-        if not request.user.is_authenticated:
-            raise Http404("No such job.")
-        jobs = jobs.filter(user=request.user)
-    return _get_or_404(jobs, pk)
+    if role_for(user) == Role.ORG_MANAGEMENT:
+        return jobs
+    if user is None or not user.is_authenticated:
+        return jobs.none()
+    return jobs.filter(user=user)
+
+
+def get_job_for_user(request, pk) -> RuleChangeJob:
+    """A rule change job this login may see (jobs_for_user); else a 404."""
+    if not request.user.is_authenticated:
+        raise Http404("No such job.")
+    return _get_or_404(jobs_for_user(request.user), pk)
 
 
 def _get_or_404(qs, pk):

@@ -144,11 +144,13 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "ECP REST API",
     "DESCRIPTION": "ActiveSync device access: org settings, mailboxes, devices, rules, "
+    "access policies, organisation-wide DeviceIds, grandfathering, purge, rule change jobs, "
     "audit and sent mail. Authenticate with `Authorization: Token <key>` (create a token "
     "at /account/tokens/ or with `manage.py eas new-api-token USER`).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "PREPROCESSING_HOOKS": ["api.schema.without_slash_twins"],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "AccessStateEnum": "devices.choices.AccessState",

@@ -1,15 +1,22 @@
 """Mailboxes (Get-CASMailbox) and their allowed / blocked DeviceId lists (Set-CASMailbox)."""
 
 from django.db.models import Count
+from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from devices import actions
 from devices.models import Mailbox
-from devices.permissions import get_mailbox_for_user
+from devices.permissions import (
+    POLICIES_READ_ONLY,
+    can_manage_policies,
+    get_mailbox_for_user,
+    get_policy_for_user,
+)
 
 from ..filters import MailboxFilterSet
 from ..permissions import IsStaff
@@ -17,7 +24,9 @@ from ..serializers import (
     DeviceIdListsSerializer,
     DeviceIdListsUpdateSerializer,
     MailboxChangeSerializer,
+    MailboxPolicySerializer,
     MailboxSerializer,
+    MailboxUpdateSerializer,
     change_summary,
 )
 from .common import actor_for
@@ -25,7 +34,7 @@ from .common import actor_for
 
 def mailboxes():
     return (
-        Mailbox.objects.select_related("user")
+        Mailbox.objects.select_related("user", "access_policy")
         .prefetch_related("device_ids")
         .annotate(device_count=Count("devices", distinct=True))
         .order_by("alias", "id")
@@ -53,6 +62,58 @@ class MailboxViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def retrieve(self, request, pk=None):
         return Response(MailboxSerializer(self.get_object()).data)
+
+    def _answer(self, mailbox, result):
+        return Response(
+            {
+                "mailbox": MailboxSerializer(mailboxes().get(pk=mailbox.pk)).data,
+                **change_summary(result),
+            }
+        )
+
+    @extend_schema(
+        summary="Turn ActiveSync on or off for a mailbox (Set-CASMailbox -ActiveSyncEnabled)",
+        description="Organization Management only, as on the mailbox page. Off: every device "
+        "of the mailbox is Blocked / Policy; the answer says how many changed state.",
+        tags=["mailboxes"],
+        request=MailboxUpdateSerializer,
+        responses=MailboxChangeSerializer,
+    )
+    def partial_update(self, request, pk=None):
+        mailbox = get_mailbox_for_user(request, pk, toggle=True)
+        serializer = MailboxUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = actions.set_mailbox(actor_for(request), mailbox, **serializer.validated_data)
+        return self._answer(mailbox, result)
+
+    @extend_schema(
+        operation_id="mailboxes_access_policy_update",
+        summary="Make a mailbox a member of an access policy, or let it follow its domain",
+        description="Organization Management only. `access_policy: null` ends the explicit "
+        "membership: the domain's or directory group's policy, or the organisation default, "
+        "applies again. The mailbox's devices are re-evaluated.",
+        tags=["mailboxes"],
+        request=MailboxPolicySerializer,
+        responses=MailboxChangeSerializer,
+    )
+    @action(detail=True, methods=["put"], url_path="access-policy")
+    def access_policy(self, request, pk=None):
+        mailbox = get_mailbox_for_user(request, pk)
+        if not can_manage_policies(request.user):
+            raise PermissionDenied(POLICIES_READ_ONLY)
+        serializer = MailboxPolicySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        policy_pk = serializer.validated_data["access_policy"]
+        policy = None
+        if policy_pk is not None:
+            try:
+                policy = get_policy_for_user(request, policy_pk, change=True)
+            except Http404:
+                raise ValidationError(
+                    {"access_policy": [f"No access policy with id {policy_pk}."]}
+                ) from None
+        result = actions.set_mailbox_policy(actor_for(request), mailbox, policy)
+        return self._answer(mailbox, result)
 
     @extend_schema(
         operation_id="mailboxes_device_ids_retrieve",
@@ -82,9 +143,4 @@ class MailboxViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         serializer = DeviceIdListsUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = actions.set_mailbox(actor_for(request), mailbox, **serializer.validated_data)
-        return Response(
-            {
-                "mailbox": MailboxSerializer(mailboxes().get(pk=mailbox.pk)).data,
-                **change_summary(result),
-            }
-        )
+        return self._answer(mailbox, result)
