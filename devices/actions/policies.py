@@ -20,6 +20,7 @@ from .base import (
     ConflictError,
     Result,
     clean_device_id,
+    lock,
     parse_access_level,
 )
 from .reevaluation import reevaluate
@@ -214,7 +215,8 @@ def add_org_device_id(actor: Actor, device_id: str, *, note: str = "") -> Result
 @transaction.atomic
 def remove_org_device_id(actor: Actor, device_id: str) -> Result:
     device_id = clean_device_id(device_id)
-    entry = OrgDeviceId.objects.filter(device_key=device_id.lower()).first()
+    # Locked: of simultaneous removals, one removes and audits, the others find nothing.
+    entry = lock(OrgDeviceId.objects.filter(device_key=device_id.lower())).first()
     if entry is None:
         raise ActionError(f"DeviceId {device_id} is not on the organisation-wide list.")
     audit = AuditAfter(
