@@ -125,3 +125,38 @@ def test_simultaneous_removals_of_an_org_device_id_audit_one(postgres):
         DEVICES - 1
     ) + ["removed"]
     assert AuditEvent.objects.filter(action="org_device_id.remove").count() == 1
+
+
+def outcomes_of(action, count=DEVICES) -> list[str]:
+    """What each of `count` simultaneous calls did: 'done', or its error's class and message."""
+
+    def run(i):
+        try:
+            action(i)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            return f"{type(exc).__name__}: {exc}"
+        return "done"
+
+    return sorted(all_at_once(run, count))
+
+
+@pytest.mark.integration
+def test_simultaneous_new_mailboxes_with_one_alias_make_one(postgres):
+    """The losers are told it exists (409 in the API), not an IntegrityError (a 500)."""
+    outcomes = outcomes_of(
+        lambda i: actions.create_mailbox(
+            ADMIN, alias="dana" if i % 2 else "DANA", email=f"dana{i}@example.org", password="pw"
+        )
+    )
+    assert outcomes.count("done") == 1, outcomes
+    assert all(o.startswith("ConflictError: ") for o in outcomes if o != "done"), outcomes
+    assert AuditEvent.objects.filter(action="mailbox.create").count() == 1
+
+
+@pytest.mark.integration
+def test_simultaneous_additions_of_an_org_device_id_add_one(postgres):
+    outcomes = outcomes_of(lambda i: actions.add_org_device_id(ADMIN, "LOANER2"))
+    assert outcomes == ["ConflictError: DeviceId LOANER2 is already allowed organisation-wide."] * (
+        DEVICES - 1
+    ) + ["done"]
+    assert AuditEvent.objects.filter(action="org_device_id.add").count() == 1

@@ -198,9 +198,14 @@ def set_mailbox_policy(actor: Actor, mailbox: Mailbox, policy: AccessPolicy | No
 def add_org_device_id(actor: Actor, device_id: str, *, note: str = "") -> Result:
     """Allow a DeviceId for every mailbox (loan devices)."""
     device_id = clean_device_id(device_id)
+    taken = ConflictError(f"DeviceId {device_id} is already allowed organisation-wide.")
     if OrgDeviceId.objects.filter(device_key=device_id.lower()).exists():
-        raise ConflictError(f"DeviceId {device_id} is already allowed organisation-wide.")
-    entry = OrgDeviceId.objects.create(device_id=device_id, note=(note or "")[:200])
+        raise taken
+    try:
+        with transaction.atomic():  # a simultaneous addition wins the unique key: told so
+            entry = OrgDeviceId.objects.create(device_id=device_id, note=(note or "")[:200])
+    except IntegrityError:
+        raise taken from None
     audit = AuditAfter(
         actor,
         f"DeviceId {device_id} allowed for every mailbox",
