@@ -1,12 +1,20 @@
-"""One error shape for every 4xx: {"message": "...", "errors": {"field": ["..."]}}.
+"""One error shape for every error: {"message": "...", "errors": {"field": ["..."]}}.
 
 `message` is a sentence for people; `errors` names the request body fields or
 query parameters that were wrong (dotted for nested ones: "add_allowed.0").
 ActionError from devices.actions is a 400 with its message, ConflictError a
-409. Anything else that DRF does not know stays a 500.
+409. A lost or refused database connection (OperationalError, InterfaceError)
+is a 503 with Retry-After, wherever in the request it happens: in a view or in
+authentication (exception_handler), or in a middleware such as the session's
+(server_error, the project's handler500, for every path under /api/). Any
+other unexpected error under /api/ is a 500 in the same shape.
 """
 
+import sys
+
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
@@ -27,15 +35,48 @@ class ActionFailed(exceptions.APIException):
     default_code = "invalid"
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; try again shortly."
+    default_code = "database_unavailable"
+
+
+RETRY_AFTER = "30"  # seconds, as the gate's own 503
+# A lost or refused connection; not an IntegrityError or DataError, which are our bugs.
+OUTAGE = (OperationalError, InterfaceError)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ConflictError):
         exc = Conflict(str(exc))
     elif isinstance(exc, ActionError):
         exc = ActionFailed(str(exc))
+    elif isinstance(exc, OUTAGE):
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = error_body(response.data)
+        if isinstance(exc, DatabaseUnavailable):
+            response["Retry-After"] = RETRY_AFTER
     return response
+
+
+def server_error(request, *args, **kwargs):
+    """handler500: under /api/, the error shape (503 for an outage); elsewhere Django's page.
+
+    Django calls it while handling the exception, so sys.exc_info() names it.
+    It reaches here from what DRF does not see: the middleware (the session
+    saved after the view) and plain Django views under /api/.
+    """
+    if not request.path.startswith("/api/"):
+        return defaults.server_error(request, *args, **kwargs)
+    if isinstance(sys.exc_info()[1], OUTAGE):
+        response = JsonResponse(
+            {"message": str(DatabaseUnavailable.default_detail), "errors": {}}, status=503
+        )
+        response["Retry-After"] = RETRY_AFTER
+        return response
+    return JsonResponse({"message": "Internal server error.", "errors": {}}, status=500)
 
 
 def error_body(detail) -> dict:

@@ -1,8 +1,12 @@
 """Filters of the API's lists. The device filters are devices.filters.DeviceFilterSet,
 shared with the quarantine page; these serve lists that only the API has."""
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django_filters.fields import IsoDateTimeField
 
 from devices.models import (
     AccessLevel,
@@ -57,11 +61,33 @@ class RuleFilterSet(django_filters.FilterSet):
         fields = []
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, in UTC.
+
+    Python takes offsets up to 23:59, PostgreSQL only up to 15:59: a time such
+    as 2026-01-13T07:02:04-18:54 must not reach the query with its offset
+    (a DataError, a 500).
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Enter a time between the years 1 and 9999.") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class AuditEventFilterSet(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(
+    since = UtcDateTimeFilter(
         field_name="time", lookup_expr="gte", label="At or after this time (ISO 8601)."
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = UtcDateTimeFilter(
         field_name="time", lookup_expr="lt", label="Before this time (ISO 8601)."
     )
     actor = django_filters.CharFilter(

@@ -1,7 +1,8 @@
 """Strict readers for settings that come from environment variables.
 
 A typo in a deployment must fail loudly at start-up, not silently turn a
-feature off: `envbool` accepts only true/false (and 1/0, yes/no).
+feature off: `envbool` accepts only true or false (any case), as the README
+says; 1/0, yes/no, on/off are refused with the variable's name.
 """
 
 import os
@@ -13,18 +14,14 @@ class ConfigError(Exception):
     pass
 
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
-
 def envbool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     value = raw.strip().lower()
-    if value in _TRUE:
+    if value == "true":
         return True
-    if value in _FALSE:
+    if value == "false":
         return False
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 

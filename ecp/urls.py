@@ -20,3 +20,6 @@ urlpatterns = [
     path("", include("api.urls")),
     path("", include("devices.urls")),
 ]
+
+# Under /api/, errors outside DRF (a middleware's, during a database outage) stay JSON.
+handler500 = "api.exceptions.server_error"

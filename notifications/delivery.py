@@ -7,6 +7,13 @@ SENDING_TIMEOUT (ECP_MAIL_SENDING_TIMEOUT); a task that finds its row claimed
 by such an attempt waits for that (`claim_expires_in`). Transient SMTP errors
 put the row back to pending with an exponential backoff and jitter;
 permanent ones, or too many attempts, fail it.
+
+Delivery is at least once: a worker that dies after the server's 250 and
+before the row says sent leaves it in `sending`, and it is sent again once
+the claim is stale. The window is kept small (the row is marked sent in its
+own statement right after the 250, before the connection's QUIT), and the
+copy carries the same Message-ID, stored on the row before the first attempt,
+so receiving systems can drop it.
 """
 
 import contextlib
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -89,8 +96,19 @@ def claim_expires_in(pk: int) -> int | None:
 
 
 def message_id(row: Notification) -> str:
+    """The row's Message-ID: the stored one, else the one it gets at its first attempt."""
+    if row.message_id:
+        return row.message_id
     digest = hashlib.sha256(row.dedupe_key.encode()).hexdigest()[:24]
     return f"<{row.pk}.{digest}@ecp>"
+
+
+def _keep_message_id(row: Notification) -> str:
+    """Store the Message-ID before anything is sent, so every later attempt reuses it."""
+    if not row.message_id:
+        row.message_id = message_id(row)
+        Notification.objects.filter(pk=row.pk, message_id="").update(message_id=row.message_id)
+    return row.message_id
 
 
 def deliver(pk: int, connection=None) -> Outcome:
@@ -104,20 +122,25 @@ def deliver(pk: int, connection=None) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - a template bug must not loop forever
         log.exception("notification %s could not be rendered", pk)
         return _finish(row, Status.FAILED, error=f"rendering failed: {exc}")
+    # Our own connection unless the batch lends one: the send must not QUIT before
+    # the row is marked sent (a QUIT that hangs or fails after the 250 is no failure).
+    own = connection is None
+    if own:
+        connection = get_connection()
     mail = EmailMultiAlternatives(
         subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[row.recipient],
-        headers={"Message-ID": message_id(row), "Auto-Submitted": "auto-generated"},
+        headers={"Message-ID": _keep_message_id(row), "Auto-Submitted": "auto-generated"},
         connection=connection,
     )
     mail.attach_alternative(html, "text/html")
     try:
+        connection.open()
         mail.send(fail_silently=False)
     except Exception as exc:  # noqa: BLE001 - classified below
-        if connection is not None:
-            close_quietly(connection)  # the next mail opens a new one
+        close_quietly(connection)  # the next mail opens a new one
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if is_transient(exc) and row.attempts < MAX_ATTEMPTS:
             delay = backoff(row.attempts)
@@ -125,6 +148,7 @@ def deliver(pk: int, connection=None) -> Outcome:
             return _finish(row, Status.PENDING, error=error, retry_in=delay)
         log.error("notification %s failed: %s", pk, error)
         return _finish(row, Status.FAILED, error=error)
+    # The server said 250: say so first, in one statement of its own (autocommit).
     Notification.objects.filter(pk=pk, status=Status.SENDING).update(
         status=Status.SENT,
         sent_at=timezone.now(),
@@ -133,6 +157,8 @@ def deliver(pk: int, connection=None) -> Outcome:
         body_html=html,
         last_error="",
     )
+    if own:
+        close_quietly(connection)
     return Outcome("sent")
 
 

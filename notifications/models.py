@@ -45,6 +45,9 @@ class Notification(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Chosen at the first attempt and kept for every later one (a retry, a re-send
+    # after a worker died past the SMTP 250), so receiving systems drop the copy.
+    message_id = models.CharField(max_length=255, blank=True, default="")
     hold_until = models.DateTimeField(null=True, blank=True)
     digest = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"

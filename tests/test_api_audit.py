@@ -1,6 +1,6 @@
 """The audit log: filters, oldest first, cursor pages."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -67,6 +67,25 @@ def test_since_and_until(cast, helpdesk):
     response = helpdesk.get(URL, {"since": "last tuesday"})
     assert response.status_code == 400
     assert "since" in response.json()["errors"]
+
+
+def test_any_offset_python_reads_is_compared_in_utc(cast, helpdesk):
+    """PostgreSQL refuses offsets beyond 15:59; Python reads up to 23:59 (was a 500)."""
+    old = AuditEvent.objects.create(
+        time=datetime(2026, 1, 13, 20, 0, tzinfo=UTC),
+        actor_name="olivia",
+        source="ui",
+        action="rule.create",
+        object_type="DeviceAccessRule",
+        message="An old change",
+    )
+    # 07:02:04-18:54 is 01:56:04 UTC the next day: after the event.
+    response = helpdesk.get(URL, {"until": "2026-01-13T07:02:04-18:54"})
+    assert response.status_code == 200, response.content
+    assert old.pk in [e["id"] for e in response.json()["results"]]
+    response = helpdesk.get(URL, {"since": "0001-01-01T00:00:00+05:00"})
+    assert response.status_code == 400
+    assert response.json()["errors"]["since"] == ["Enter a time between the years 1 and 9999."]
 
 
 def test_cursor_pages_walk_every_event_once(cast, helpdesk):

@@ -150,6 +150,31 @@ def test_the_message_id_is_stable_per_row(row):
     assert first.startswith(f"<{row.pk}.") and first.endswith("@ecp>")
 
 
+def test_the_message_id_is_stored_before_the_first_attempt_and_kept(row):
+    """A retry (or a re-send after a crash past the 250) carries the first attempt's id."""
+    with failing_send(smtplib.SMTPServerDisconnected("gone")):
+        delivery.deliver(row.pk)
+    row.refresh_from_db()
+    first = row.message_id
+    assert first == delivery.message_id(row) != ""
+    # Even if the way ids are made changed in between, the stored one is used.
+    Notification.objects.filter(pk=row.pk).update(
+        message_id="<kept@ecp>", next_attempt_at=timezone.now()
+    )
+    assert delivery.deliver(row.pk).status == "sent"
+    [sent] = mail.outbox
+    assert sent.extra_headers["Message-ID"] == "<kept@ecp>"
+
+
+def test_a_deliberate_copy_of_a_sent_mail_is_a_new_message(row):
+    assert delivery.deliver(row.pk).status == "sent"
+    copy = outbox.resend(Notification.objects.get(pk=row.pk))
+    assert copy.pk != row.pk
+    assert delivery.deliver(copy.pk).status == "sent"
+    first, second = (m.extra_headers["Message-ID"] for m in mail.outbox)
+    assert first != second, "an admin's resend must not be dropped as a duplicate"
+
+
 # ---------------------------------------------------------------------------
 # transient and permanent errors
 

@@ -12,8 +12,8 @@ overrides, C0/C1 controls, NUL, CR/LF, overlong and invalid UTF-8, formula
 prefixes and ordinary text, and sends each through the gate's User-Agent
 reading, parse_basic, parse_query (User and an extra parameter), the WBXML
 DeviceInformation reader, contact_changes (what record_contact would store),
-clean_line (display names) and the web audit CSV export's cell guard
-(devices.views.audit._cell) with csv.writer: each must refuse the input the
+clean_line (display names) and the CSV cell guard of every export
+(devices.csv_export.safe_cell) with csv.writer: each must refuse the input the
 gate's way or give text with no control or bidi character (and a CSV cell no
 spreadsheet reads as a formula). atheris (coverage-guided, libFuzzer) is used when it
 is installed (bench/soak/requirements.txt); otherwise a mutational loop over
@@ -218,11 +218,10 @@ def check_hostile(raw: bytes) -> int:
     import csv
     import io
 
-    from devices import actions, hostile
+    from devices import actions, csv_export, hostile
     from devices.eas import Element, encode
     from devices.gate import credentials, views
     from devices.models import MobileDevice
-    from devices.views.audit import _cell
 
     accepted = 0
     text = (
@@ -290,9 +289,9 @@ def check_hostile(raw: bytes) -> int:
     # people's input: a display name from the CLI, a form, an import
     for person in (raw.decode("utf-8", "replace"), text):
         _assert_safe(hostile.clean_line(person), "clean_line", raw)
-    # the web audit export's CSV cell guard, through csv.writer and back
+    # the CSV writer's cell guard (every export's), through csv.writer and back
     out = io.StringIO()
-    cells = [_cell(raw.decode("utf-8", "replace")), _cell(text)]
+    cells = [csv_export.safe_cell(raw.decode("utf-8", "replace")), csv_export.safe_cell(text)]
     csv.writer(out).writerow(cells)
     line = out.getvalue()
     if line.endswith("\r\n"):

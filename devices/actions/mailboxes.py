@@ -1,7 +1,7 @@
 """Mailboxes and their allowed/blocked DeviceId lists (Set-CASMailbox)."""
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from .. import hostile
 from ..audit import Actor, record
@@ -33,25 +33,32 @@ def create_mailbox(
     if not alias or len(alias) > 64 or not all(c.isalnum() or c in "._-" for c in alias):
         raise ActionError(f"{alias!r} is not a valid alias (letters, digits, '.', '_', '-').")
     email = clean_email(email)
-    if Mailbox.objects.filter(alias__iexact=alias).exists():
-        raise ConflictError(f"A mailbox with alias {alias!r} already exists.")
-    if Mailbox.objects.filter(primary_smtp_address__iexact=email).exists():
-        raise ConflictError(f"A mailbox with address {email!r} already exists.")
-    user = None
-    if password is not None:
-        User = get_user_model()
-        if User.objects.filter(username__iexact=alias).exists():
-            raise ConflictError(f"A login named {alias!r} already exists.")
-        if not password:
-            raise ActionError("The password must not be empty.")
-        user = User.objects.create_user(username=alias, email=email, password=password)
-    mailbox = Mailbox.objects.create(
-        alias=alias,
-        primary_smtp_address=email,
-        display_name=hostile.clean_line(display_name)[:256] or alias,
-        activesync_enabled=activesync_enabled,
-        user=user,
-    )
+    conflict = _existing(alias, email, with_login=password is not None)
+    if conflict:
+        raise ConflictError(conflict)
+    if password is not None and not password:
+        raise ActionError("The password must not be empty.")
+    try:
+        # A savepoint: a simultaneous creation of the same alias or address wins the
+        # unique constraint, and this one is told so, as if it had come second.
+        with transaction.atomic():
+            user = None
+            if password is not None:
+                user = get_user_model().objects.create_user(
+                    username=alias, email=email, password=password
+                )
+            mailbox = Mailbox.objects.create(
+                alias=alias,
+                primary_smtp_address=email,
+                display_name=hostile.clean_line(display_name)[:256] or alias,
+                activesync_enabled=activesync_enabled,
+                user=user,
+            )
+    except IntegrityError:
+        conflict = _existing(alias, email, with_login=password is not None)
+        raise ConflictError(
+            conflict or f"A mailbox with alias {alias!r} or address {email!r} already exists."
+        ) from None
     resolve_policies(Mailbox.objects.filter(pk=mailbox.pk))
     mailbox.refresh_from_db()
     event = record(
@@ -62,6 +69,17 @@ def create_mailbox(
         message=f"Mailbox {alias} created" + (" with a login" if user else ""),
     )
     return Result(mailbox, event)
+
+
+def _existing(alias: str, email: str, *, with_login: bool) -> str:
+    """Why a mailbox with this alias and address cannot be made ('' when it can)."""
+    if Mailbox.objects.filter(alias__iexact=alias).exists():
+        return f"A mailbox with alias {alias!r} already exists."
+    if Mailbox.objects.filter(primary_smtp_address__iexact=email).exists():
+        return f"A mailbox with address {email!r} already exists."
+    if with_login and get_user_model().objects.filter(username__iexact=alias).exists():
+        return f"A login named {alias!r} already exists."
+    return ""
 
 
 def put_on_list(mailbox: Mailbox, device_id: str, kind: str) -> None:

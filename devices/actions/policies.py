@@ -20,6 +20,7 @@ from .base import (
     ConflictError,
     Result,
     clean_device_id,
+    lock,
     parse_access_level,
 )
 from .reevaluation import reevaluate
@@ -226,9 +227,14 @@ def set_mailbox_policy(actor: Actor, mailbox: Mailbox, policy: AccessPolicy | No
 def add_org_device_id(actor: Actor, device_id: str, *, note: str = "") -> Result:
     """Allow a DeviceId for every mailbox (loan devices)."""
     device_id = clean_device_id(device_id)
+    taken = ConflictError(f"DeviceId {device_id} is already allowed organisation-wide.")
     if OrgDeviceId.objects.filter(device_key=device_id.lower()).exists():
-        raise ConflictError(f"DeviceId {device_id} is already allowed organisation-wide.")
-    entry = OrgDeviceId.objects.create(device_id=device_id, note=(note or "")[:200])
+        raise taken
+    try:
+        with transaction.atomic():  # a simultaneous addition wins the unique key: told so
+            entry = OrgDeviceId.objects.create(device_id=device_id, note=(note or "")[:200])
+    except IntegrityError:
+        raise taken from None
     audit = AuditAfter(
         actor,
         f"DeviceId {device_id} allowed for every mailbox",
@@ -243,7 +249,8 @@ def add_org_device_id(actor: Actor, device_id: str, *, note: str = "") -> Result
 @transaction.atomic
 def remove_org_device_id(actor: Actor, device_id: str) -> Result:
     device_id = clean_device_id(device_id)
-    entry = OrgDeviceId.objects.filter(device_key=device_id.lower()).first()
+    # Locked: of simultaneous removals, one removes and audits, the others find nothing.
+    entry = lock(OrgDeviceId.objects.filter(device_key=device_id.lower())).first()
     if entry is None:
         raise ActionError(f"DeviceId {device_id} is not on the organisation-wide list.")
     audit = AuditAfter(

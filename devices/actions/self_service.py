@@ -7,6 +7,7 @@ from ..audit import Actor
 from ..models import (
     AccessState,
     DeviceIdList,
+    Mailbox,
     MailboxDeviceId,
     MobileDevice,
     OrgSettings,
@@ -43,7 +44,14 @@ def has_approved_device(device: MobileDevice) -> bool:
 
 @transaction.atomic
 def self_approve(actor: Actor, device: MobileDevice) -> Result:
-    """The device's owner puts it on the allowed list; the admins are told."""
+    """The device's owner puts it on the allowed list; the admins are told.
+
+    "First device only" is a check across the mailbox's devices, so approvals
+    of one mailbox take turns on the mailbox's row lock (taken before the
+    device's, the order set_device_list uses); otherwise simultaneous
+    approvals of two devices would each see no other device approved yet.
+    """
+    lock(Mailbox.objects.filter(devices__pk=device.pk)).first()
     device = lock(MobileDevice.objects.filter(pk=device.pk)).select_related("mailbox").first()
     if device is None:
         raise ActionError("That device no longer exists.")

@@ -3,11 +3,11 @@
 json and csv stream row by row, so a listing of a million devices does not
 have to fit in memory twice; the table reads every row to size its columns.
 json keeps native values (datetimes as ISO 8601); csv writes lists joined
-with ';' and nested objects as JSON; the table is for people: local times to
+with ';' and nested objects as JSON, through devices.csv_export (no cell a
+spreadsheet would run as a formula); the table is for people: local times to
 the minute, yes/no, lists joined with ', '.
 """
 
-import csv
 import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -15,6 +15,8 @@ from datetime import date, datetime
 from django.utils import timezone
 
 from devices import hostile
+
+from .. import csv_export
 
 FORMATS = ("table", "json", "csv")
 
@@ -76,7 +78,7 @@ def _json(out, rows: Iterable[dict]) -> None:
 
 
 class _Lines:
-    """What csv.writer needs: a write() that does not add line endings."""
+    """What the CSV writer needs: a write() that does not add line endings."""
 
     def __init__(self, out):
         self.out = out
@@ -100,7 +102,7 @@ def _csv_value(value):
 
 
 def _csv(out, rows: Iterable[dict], fields: Sequence[str]) -> None:
-    writer = csv.writer(_Lines(out), lineterminator="\n")
+    writer = csv_export.writer(_Lines(out), lineterminator="\n")
     writer.writerow(fields)
     for row in rows:
         writer.writerow([_csv_value(row.get(f)) for f in fields])

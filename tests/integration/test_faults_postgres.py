@@ -11,6 +11,7 @@ With the opt-in outage cache (ECP_GATE_OUTAGE_CACHE_SECONDS) a device allowed
 before the outage keeps syncing; nothing else does.
 """
 
+import json
 import time
 
 import pytest
@@ -205,3 +206,37 @@ def test_the_outage_cache_keeps_only_allowed_devices_syncing(cluster, gate_with_
     status, headers, _ = gate.sync("alice", "alice-secret", "ALICEPHONE2")
     assert status == 200 and "x-eas-degraded" not in headers
     assert partnerships(cluster, "NEWPHONE2") == 1
+
+
+def test_during_a_restart_the_api_answers_json_503_and_then_recovers(cluster, gate):
+    """Token and session requests alike: the API's error shape, never Django's HTML 500."""
+    env = project_env(DATABASE_URL=cluster.url(DB))
+    key = manage(env, "eas", "new-api-token", "alice", "--name", "faults").strip()
+    token = {"Authorization": f"Token {key}"}
+    session = {"Cookie": "sessionid=0123456789abcdefghijklmnopqrstuv"}
+    assert gate.get("/api/v1/me", headers=token)[0] == 200
+
+    cluster.stop()
+    try:
+        for headers in (token, session):
+            for path in ("/api/v1/me", "/api/v1/devices", "/api/v1/audit-events"):
+                for _ in range(2):  # both workers
+                    status, response_headers, body, took = timed(
+                        lambda path=path, headers=headers: gate.get(path, headers=headers)
+                    )
+                    assert status == 503, (path, status, body[:200])
+                    assert response_headers["content-type"] == "application/json", body[:200]
+                    assert json.loads(body) == {
+                        "message": "The database is unavailable; try again shortly.",
+                        "errors": {},
+                    }
+                    assert response_headers["retry-after"] == "30"
+                    assert took < FAST, (path, took)
+    finally:
+        cluster.start()
+
+    eventually(
+        lambda: gate.get("/api/v1/me", headers=token)[0] == 200,
+        "the API to answer again after the restart",
+        on_timeout=gate.tail,
+    )

@@ -356,7 +356,11 @@ class Worker(Process):
 
 
 class Inbox:
-    """An aiosmtpd handler that keeps what it accepts (a 250), and can hold one message at DATA."""
+    """An aiosmtpd handler that keeps what it accepts (a 250), and can hold one message at DATA.
+
+    It can also run a callback just before it answers 250 (`before_250`), and
+    hold the client's QUIT (`hold_quit`): after the 250, before the session ends.
+    """
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -364,6 +368,18 @@ class Inbox:
         self.hold_for = None  # a recipient whose first message is held at DATA
         self.holding = threading.Event()  # a message is being held
         self.release = threading.Event()  # let it go: answered with a 421, never a 250
+        self.before_250 = None  # called with the parsed message, once, before the 250
+        self.hold_quit = False  # hold the next QUIT until release_quit
+        self.quitting = threading.Event()  # a QUIT is being held
+        self.release_quit = threading.Event()
+
+    async def handle_QUIT(self, server, session, envelope):
+        if self.hold_quit:
+            self.hold_quit = False
+            self.quitting.set()
+            while not self.release_quit.is_set():
+                await asyncio.sleep(0.02)
+        return "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         if self.hold_for in envelope.rcpt_tos:
@@ -375,6 +391,9 @@ class Inbox:
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), message))
+        callback, self.before_250 = self.before_250, None
+        if callback is not None:
+            callback(message)
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list:
@@ -405,6 +424,7 @@ class Smtp:
     def stop(self):
         if self.controller is not None:
             self.inbox.release.set()
+            self.inbox.release_quit.set()
             self.controller.stop()
             self.controller = None
 

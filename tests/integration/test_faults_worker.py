@@ -15,12 +15,22 @@ ECP_MAIL_SENDING_TIMEOUT (3 s here, 5 minutes by default).
   row once its claim is stale, and a new worker sends it.
 
 Either way: exactly one message, and the row says sent.
+
+After the server's 250 (issue 16): delivery is at least once, with a stable
+Message-ID.
+
+- The worker is killed while the server holds its QUIT: the row was marked
+  sent right after the 250, before the QUIT, so nothing is sent again.
+- The worker is killed after the 250 and before its UPDATE of the row commits
+  (the test holds the row's lock from the 250 on, then ends the dead worker's
+  statement): the sweep sends it again, and the copy has the same Message-ID.
 """
 
 import os
 import signal
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -140,3 +150,91 @@ def test_a_whole_worker_killed_mid_send_is_caught_up_by_the_sweep(stack, publish
     tasks.sweep.delay()  # run by the worker, with its ECP_MAIL_SENDING_TIMEOUT
 
     assert_sent_once(stack, publishing, row)
+
+
+def wait_for_stale_claim(row):
+    row.refresh_from_db()
+    stale_at = row.claimed_at + timedelta(seconds=SENDING_TIMEOUT + 0.5)
+    eventually(
+        lambda: timezone.now() > stale_at, "the claim to go stale", timeout=SENDING_TIMEOUT + 5
+    )
+
+
+def test_a_worker_killed_during_the_quit_after_the_250_sends_nothing_again(stack, publishing):
+    inbox = stack.smtp.inbox
+    inbox.hold_quit = True
+    row = blocked_device_mail()
+    eventually(inbox.quitting.is_set, "the worker to say QUIT", on_timeout=stack.tails)
+
+    row.refresh_from_db()
+    assert row.status == Status.SENT, "marked sent after the 250, before the QUIT"
+    [message] = inbox.to(ALICE)
+    assert message["Message-ID"] == row.message_id != ""
+
+    stack.worker.kill_group()
+    inbox.release_quit.set()
+    stack.worker = stack.new_worker("worker-after-quit")
+    wait_for_stale_claim(row)
+    tasks.sweep.delay()
+    eventually(publishing.idle, "the worker to run out of tasks", on_timeout=stack.tails)
+
+    assert len(inbox.to(ALICE)) == 1
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (Status.SENT, 1)
+
+
+def blocked_updates() -> list[int]:
+    """Backends of this database waiting for a lock in an UPDATE of the outbox."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+            " AND query LIKE 'UPDATE \"notifications_notification\"%%'"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def test_a_worker_killed_after_the_250_resends_with_the_same_message_id(stack, publishing):
+    inbox = stack.smtp.inbox
+    locks = []
+
+    def lock_the_row(message):
+        # Before the 250: the worker's next statement (marking it sent) must wait.
+        lock = psycopg.connect(database_url(connection.settings_dict))
+        lock.execute(
+            "SELECT id FROM notifications_notification WHERE recipient = %s FOR UPDATE", [ALICE]
+        )
+        locks.append(lock)
+
+    inbox.before_250 = lock_the_row
+    row = blocked_device_mail()
+    eventually(blocked_updates, "the worker to wait to mark the row sent", on_timeout=stack.tails)
+    [stuck] = blocked_updates()
+    assert len(inbox.to(ALICE)) == 1, "the server said 250"
+
+    # The crash: the worker dies, and its UPDATE never commits.
+    stack.worker.kill_group()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [stuck])
+    locks[0].close()
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (Status.SENDING, 1)
+    first_id = row.message_id
+    assert first_id and inbox.to(ALICE)[0]["Message-ID"] == first_id
+
+    stack.worker = stack.new_worker("worker-after-250")
+    wait_for_stale_claim(row)
+    tasks.sweep.delay()
+    eventually(lambda: len(inbox.to(ALICE)) == 2, "the re-sent copy", on_timeout=stack.tails)
+    eventually(
+        lambda: Notification.objects.filter(pk=row.pk, status=Status.SENT).exists(),
+        "the row to be marked sent",
+        on_timeout=stack.tails,
+    )
+    eventually(publishing.idle, "the worker to run out of tasks", on_timeout=stack.tails)
+
+    # At least once, never silently twice: the copy is the same message to its receiver.
+    assert [m["Message-ID"] for m in inbox.to(ALICE)] == [first_id, first_id]
+    assert inbox.count() == 2
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.message_id) == (Status.SENT, 2, first_id)
