@@ -9,6 +9,8 @@ Order, first hit wins (DESIGN.md, "Access decision"):
 4. rules, characteristic by characteristic (UserAgent, DeviceOS, DeviceModel,
    DeviceType); the first characteristic with a match decides, the most
    restrictive level inside it wins          -> level / DeviceRule
+   (exact, glob and version rules alike; at one level an exact rule is
+   recorded before a glob, a glob before a version comparison)
 5. no DeviceInformation yet, rules on DeviceModel or DeviceOS exist or the
    default is Quarantine, inside the discovery window -> DeviceDiscovery
 6. the default level                          -> level / Global
@@ -16,10 +18,29 @@ Order, first hit wins (DESIGN.md, "Access decision"):
 
 Rules are indexed so that a decision costs a dict lookup per characteristic
 for exact query strings, plus the few globs that share the value's first or
-last characters: the cost barely grows with the number of rules.
+last characters, plus (DeviceOS and UserAgent only, when they have version
+rules) a read of the value's version, remembered per value, and a bisect among
+its family's bounds: the cost barely grows with the number of rules.
+
+Version rules ("FAMILY OP VERSION", e.g. "iOS < 17"; OP one of <, <=, >, >=):
+the device's version is the first number that follows the family in its
+value, the family matched case-insensitively as whole words.
+- DeviceOS: words are separated by spaces, "/" and brackets; the family's words,
+  then a word that starts with a number. "iOS 16.7.10 20H350" is iOS 16.7.10,
+  "SAMSUNG SM-G991B/Android 13" is Android 13, "Windows Phone 8.10.14219" is
+  Windows Phone 8.10.14219; "iPadOS 17.4" is not iOS.
+- UserAgent: RFC 9110's product/version, the family being a whole product
+  name: "Apple-iPhone15C2/2104.61" is Apple-iPhone15C2 2104.61 (the mail
+  client's build, not the iOS version: compare iOS versions on DeviceOS).
+Versions compare as integers part by part, missing parts counting as 0 (17.0
+equals 17, 8.10 is above 8.9), and letters after a number are ignored (Android
+"12L" is 12).
 """
 
-from collections.abc import Iterable
+import operator
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +67,122 @@ class Rule:
     @property
     def is_glob(self) -> bool:
         return "*" in self.query_string
+
+
+class QueryStringError(ValueError):
+    """A query string that reads as a version comparison but is not a valid one."""
+
+
+VERSION_CHARACTERISTICS = (Characteristic.DEVICE_OS, Characteristic.USER_AGENT)
+VERSION_OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+OPERATOR_WORDS = {"<": "below", "<=": "at most", ">": "above", ">=": "at least"}
+_MAX_PARTS, _MAX_DIGITS = 8, 9
+
+# Anything with <, >, <=-like signs, or "FAMILY = 17"-like, is meant as a comparison.
+_LOOKS_LIKE = re.compile(r"[<>\u2264\u2265]|(?:^|\s)(?:==?|!=)\s*\d")
+_COMPARISON = re.compile(
+    r"(?P<family>[^<>=!\u2264\u2265]*?)\s*(?P<op>[<>=!\u2264\u2265]+)\s*(?P<version>.*)", re.S
+)
+_FAMILY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]*[A-Za-z0-9])?")
+_VERSION = re.compile(r"\d+(?:\.\d+)*")
+_EXAMPLE = "for example 'iOS < 17' or 'Android <= 12.1'"
+
+
+def version_key(text: str) -> tuple[int, ...]:
+    """'16.7.10' -> (16, 7, 10); trailing zeros dropped, so that 17.0 == 17."""
+    parts = [int(p) for p in text.split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class VersionQuery:
+    """A parsed version rule, "FAMILY OP VERSION"."""
+
+    family: str  # as typed, runs of spaces made one
+    operator: str  # one of VERSION_OPERATORS
+    version: str  # as typed, e.g. "17" or "16.4.1"
+
+    def __str__(self) -> str:
+        """The canonical query string, stored for the rule: 'iOS < 17'."""
+        return f"{self.family} {self.operator} {self.version}"
+
+    @property
+    def bound(self) -> tuple[int, ...]:
+        return version_key(self.version)
+
+    def holds(self, version: tuple[int, ...]) -> bool:
+        """Not on the hot path: _FamilyRules works the answers out in advance."""
+        return VERSION_OPERATORS[self.operator](version, self.bound)
+
+
+def parse_version_query(characteristic: str, query_string: str) -> VersionQuery | None:
+    """The version comparison in a query string; None when it is not meant as one.
+
+    Raises QueryStringError, with a message for the person who typed it, when it
+    looks like a comparison (it holds <, > or a lone =) but is not a valid one.
+    """
+    query = query_string.strip()
+    if not _LOOKS_LIKE.search(query):
+        return None
+    if characteristic not in VERSION_CHARACTERISTICS:
+        raise QueryStringError(
+            f"{query!r}: version comparisons work on DeviceOS and UserAgent only, "
+            f"not on {characteristic}."
+        )
+    m = _COMPARISON.fullmatch(query)
+    if m is None:
+        raise QueryStringError(
+            f"{query!r} is not a version rule: write FAMILY OP VERSION, {_EXAMPLE}."
+        )
+    family, op, version = " ".join(m["family"].split()), m["op"], m["version"].strip()
+    if op not in VERSION_OPERATORS:
+        hint = {"\u2264": " (write <= for \u2264)", "\u2265": " (write >= for \u2265)"}.get(op, "")
+        raise QueryStringError(
+            f"{op!r} is not a version operator{hint}: use <, <=, > or >=, {_EXAMPLE}."
+        )
+    if not family:
+        raise QueryStringError(
+            f"{query!r}: a version rule names a family before the operator, {_EXAMPLE}."
+        )
+    if "*" in family:
+        raise QueryStringError(
+            f"{query!r}: a version rule cannot hold *; name one family, {_EXAMPLE}."
+        )
+    if not _FAMILY.fullmatch(family):
+        raise QueryStringError(
+            f"{family!r} is not a family name: use letters, digits, spaces and - _ ., "
+            "for example iOS, Android, Windows Phone."
+        )
+    if characteristic == Characteristic.USER_AGENT and " " in family:
+        raise QueryStringError(
+            f"{family!r}: a UserAgent version rule names one product, without spaces, as "
+            "the user agent writes it before its '/', for example 'Outlook-iOS-Android < 4'."
+        )
+    if not version:
+        raise QueryStringError(f"{query!r}: a version must follow the operator, {_EXAMPLE}.")
+    if any(c in version for c in "<>=!\u2264\u2265"):
+        raise QueryStringError(f"{query!r}: a version rule has one operator, {_EXAMPLE}.")
+    parts = version.split(".")
+    if (
+        not _VERSION.fullmatch(version)
+        or len(parts) > _MAX_PARTS
+        or any(len(p) > _MAX_DIGITS for p in parts)
+    ):
+        raise QueryStringError(
+            f"{version!r} is not a version: use numbers separated by dots "
+            f"(at most {_MAX_PARTS} of them), {_EXAMPLE}."
+        )
+    return VersionQuery(family, op, version)
+
+
+def _version_query(rule: Rule) -> VersionQuery | None:
+    """The rule's comparison; None for exact and glob rules (and stored oddities)."""
+    try:
+        return parse_version_query(rule.characteristic, rule.query_string)
+    except QueryStringError:
+        return None  # saved before version rules existed: it stays an exact/glob rule
 
 
 @dataclass(frozen=True)
@@ -164,14 +301,177 @@ def _rule_order(rule: Rule) -> tuple[bool, int]:
     return (rule.id is None, rule.id or 0)
 
 
+# Reading a version from a lower-cased value: split it into words (str.translate and
+# str.split, no regex per decision). DeviceOS words are separated by spaces, "/" and
+# brackets, and a family is one or more whole words followed by a word that starts
+# with a number. A UserAgent is split at spaces and brackets into products, and a
+# family is a whole product name followed by "/" and a number.
+_OS_SEPARATORS = str.maketrans({c: " " for c in "/()[];,:"})
+_UA_SEPARATORS = str.maketrans({c: " " for c in "()[];,"})
+_NUMBER = re.compile(r"\d+(?:\.\d+)*")
+
+
+def _os_sites(value: str) -> Iterator[tuple[str, str, list[str], int]]:
+    """(last word, the number after it, the words, the number's place), wherever a word
+    starts with a number."""
+    words = value.translate(_OS_SEPARATORS).split()
+    for i in range(1, len(words)):
+        if words[i][0].isdigit():
+            yield words[i - 1], words[i], words, i
+
+
+def _ua_sites(value: str) -> Iterator[tuple[str, str, list[str], int]]:
+    for product in value.translate(_UA_SEPARATORS).split():
+        name, slash, version = product.partition("/")
+        if slash and version[:1].isdigit():
+            yield name, version, [name], 1
+
+
+def _family_words(characteristic: str, family: str) -> tuple[str, ...]:
+    if characteristic == Characteristic.USER_AGENT:
+        return (family.lower(),)
+    return tuple(family.lower().translate(_OS_SEPARATORS).split())
+
+
+_SITES = {Characteristic.DEVICE_OS: _os_sites, Characteristic.USER_AGENT: _ua_sites}
+
+
+def read_version(characteristic: str, family: str, value: str) -> tuple[str, tuple[int, ...]]:
+    """The first version that follows `family` in `value`, as ('16.7.10', (16, 7, 10)),
+    or None. For explanations and tests; _VersionIndex does the same for many families."""
+    sites = _SITES.get(characteristic)
+    words = _family_words(characteristic, family) if sites else ()
+    if not words:
+        return None
+    n = len(words)
+    for last, number, value_words, i in sites(value.lower()):
+        if last == words[-1] and tuple(value_words[i - n : i]) == words:
+            text = _NUMBER.match(number).group()
+            return text, version_key(text)
+    return None
+
+
+class _FamilyRules:
+    """The version rules on one family, answered by bisecting their bounds.
+
+    The bounds cut the versions into regions (below the first bound, equal to it,
+    between it and the next, ...); in each region every rule either holds or does
+    not, so the first rule of each level that holds is worked out once, here.
+    """
+
+    def __init__(self, words: tuple[str, ...]):
+        self.words = words
+        self.rules: list[tuple[VersionQuery, Rule]] = []  # in rule order
+
+    def freeze(self) -> None:
+        self.bounds = sorted({query.bound for query, _ in self.rules})
+        position = {bound: j for j, bound in enumerate(self.bounds)}
+        self.regions = []
+        for region in range(2 * len(self.bounds) + 1):
+            i, on_bound = divmod(region, 2)
+            found: dict[str, Rule] = {}
+            for query, rule in self.rules:
+                if rule.access_level in found:
+                    continue
+                j = position[query.bound]
+                if on_bound:
+                    holds = query.holds(self.bounds[i])
+                else:  # strictly between bounds[i - 1] and bounds[i]
+                    holds = i <= j if query.operator in ("<", "<=") else i > j
+                if holds:
+                    found[rule.access_level] = rule
+            self.regions.append(found)
+
+    def match(self, version: tuple[int, ...]) -> dict[str, Rule]:
+        i = bisect_left(self.bounds, version)
+        if i < len(self.bounds) and self.bounds[i] == version:
+            return self.regions[2 * i + 1]
+        return self.regions[2 * i]
+
+
+# Version reads remembered per value: a fleet reports a few thousand distinct OS and
+# user-agent strings, and reading one costs more than the rest of a decision. Bounded
+# (a device chooses its user agent): full, it starts again. 0 turns it off (bench/).
+VERSION_MEMO_SIZE = 4096
+_UNREAD = object()
+
+
+class _VersionIndex:
+    """The version rules of one characteristic, by family, looked up by its last word."""
+
+    def __init__(self, characteristic: str):
+        self.characteristic = characteristic
+        self.sites = _SITES[characteristic]
+        self.by_word: dict[str, list[_FamilyRules]] = {}  # last word -> families
+        self._memo: dict[str, dict[str, Rule] | None] = {}
+
+    def add(self, query: VersionQuery, rule: Rule) -> None:
+        words = _family_words(self.characteristic, query.family)
+        families = self.by_word.setdefault(words[-1], [])
+        for family in families:
+            if family.words == words:
+                break
+        else:
+            family = _FamilyRules(words)
+            families.append(family)
+        family.rules.append((query, rule))
+
+    def freeze(self) -> None:
+        for families in self.by_word.values():
+            for family in families:
+                family.freeze()
+
+    def match(self, value: str) -> dict[str, Rule] | None:
+        """level -> the first (lowest id) version rule of that level that holds for value."""
+        found = self._memo.get(value, _UNREAD)
+        if found is _UNREAD:
+            found = self._read(value)
+            if VERSION_MEMO_SIZE:
+                if len(self._memo) >= VERSION_MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[value] = found
+        return found
+
+    def _read(self, value: str) -> dict[str, Rule] | None:
+        found = None
+        seen = []  # families read: only the first number after a family counts
+        for last, number, words, i in self.sites(value):
+            families = self.by_word.get(last)
+            if families is None:
+                continue
+            for family in families:
+                n = len(family.words)
+                if family in seen or (n > 1 and tuple(words[i - n : i]) != family.words):
+                    continue
+                seen.append(family)
+                hit = family.match(version_key(_NUMBER.match(number).group()))
+                if not hit:
+                    continue
+                if found is None:
+                    found = hit  # shared, never changed: copied below before merging
+                else:
+                    found = dict(found)
+                    for level, rule in hit.items():
+                        if level not in found or _rule_order(rule) < _rule_order(found[level]):
+                            found[level] = rule
+        return found
+
+
 @dataclass
 class _CharacteristicIndex:
+    characteristic: str
     exact: dict[str, dict[str, Rule]] = field(default_factory=dict)  # value -> level -> rule
     globs: dict[str, _GlobIndex] = field(default_factory=dict)  # level -> globs
+    versions: _VersionIndex | None = None
 
     def add(self, rule: Rule) -> None:
         level = rule.access_level
-        if rule.is_glob:
+        query = _version_query(rule)
+        if query is not None:
+            if self.versions is None:
+                self.versions = _VersionIndex(self.characteristic)
+            self.versions.add(query, rule)
+        elif rule.is_glob:
             self.globs.setdefault(level, _GlobIndex()).add(_Glob.of(rule))
         else:
             by_level = self.exact.setdefault(rule.query_string.lower(), {})
@@ -182,14 +482,17 @@ class _CharacteristicIndex:
     def freeze(self) -> None:
         """After the last add: the levels in order of restriction, with their globs."""
         self._levels = tuple((level, self.globs.get(level)) for level in LEVEL_ORDER)
-        self.empty = not self.exact and not self.globs
+        if self.versions is not None:
+            self.versions.freeze()
+        self.empty = not self.exact and not self.globs and self.versions is None
 
     def match(self, value: str) -> Rule | None:
-        """The most restrictive rule matching value, exact before glob."""
+        """The most restrictive rule matching value; at one level exact, then glob, then version."""
         if not value or self.empty:
             return None
         value = value.lower()
         exact = self.exact.get(value)
+        versions = self.versions.match(value) if self.versions is not None else None
         for level, globs in self._levels:
             if exact and level in exact:
                 return exact[level]
@@ -197,6 +500,8 @@ class _CharacteristicIndex:
                 rule = globs.match(value)
                 if rule is not None:
                     return rule
+            if versions and level in versions:
+                return versions[level]
         return None
 
 
@@ -213,7 +518,7 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[Rule] = ()):
         self.rules = sorted(rules, key=_rule_order)
-        self._index = {c: _CharacteristicIndex() for c in CHARACTERISTIC_ORDER}
+        self._index = {c: _CharacteristicIndex(c) for c in CHARACTERISTIC_ORDER}
         for rule in self.rules:
             self._index[rule.characteristic].add(rule)
         for index in self._index.values():
@@ -247,6 +552,34 @@ class RuleSet:
             found = Decision(STATE_FOR_LEVEL[rule.access_level], AccessReason.DEVICE_RULE, rule)
             self._decisions[id(rule)] = found
         return found
+
+
+def describe_match(rule: Rule, value: str) -> str:
+    """Why `rule` matches `value`, in one line, e.g.
+    "DeviceOS 'iOS 16.7.10 20H350' is below 17: rule 'iOS < 17'"."""
+    query = _version_query(rule)
+    if query is None:
+        how = "matches" if rule.is_glob else "equals"
+        return f"{rule.characteristic} '{value}' {how} rule '{rule.query_string}'"
+    words = OPERATOR_WORDS[query.operator]
+    return f"{rule.characteristic} '{value}' is {words} {query.version}: rule '{rule.query_string}'"
+
+
+def version_verdicts(rules: "RuleSet", characteristic: str, value: str) -> list[str]:
+    """Every version rule on `characteristic` whose family `value` names, and what it
+    says: "DeviceOS 'iOS 17.1' (iOS 17.1) is not below 17: rule 'iOS < 17'"."""
+    out = []
+    for rule in rules.rules:
+        query = _version_query(rule) if rule.characteristic == characteristic else None
+        read = read_version(characteristic, query.family, value) if query else None
+        if read is None:
+            continue
+        verdict = "is" if query.holds(read[1]) else "is not"
+        out.append(
+            f"{characteristic} '{value}' ({query.family} {read[0]}) {verdict} "
+            f"{OPERATOR_WORDS[query.operator]} {query.version}: rule '{rule.query_string}'"
+        )
+    return out
 
 
 def in_discovery(
