@@ -84,7 +84,7 @@ _COMPARISON = re.compile(
     r"(?P<family>[^<>=!\u2264\u2265]*?)\s*(?P<op>[<>=!\u2264\u2265]+)\s*(?P<version>.*)", re.S
 )
 _FAMILY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]*[A-Za-z0-9])?")
-_VERSION = re.compile(r"\d+(?:\.\d+)*")
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _EXAMPLE = "for example 'iOS < 17' or 'Android <= 12.1'"
 
 
@@ -94,6 +94,14 @@ def version_key(text: str) -> tuple[int, ...]:
     while parts and parts[-1] == 0:
         parts.pop()
     return tuple(parts)
+
+
+def _number_key(word: str) -> tuple[int, ...]:
+    """The version a word starting with a number holds: '13.0.0' -> (13,), '12l' -> (12,)."""
+    digits = word.replace(".", "")
+    if not (digits.isdecimal() and digits.isascii()) or word.endswith(".") or ".." in word:
+        word = _NUMBER.match(word).group()
+    return version_key(word)
 
 
 @dataclass(frozen=True)
@@ -308,22 +316,25 @@ def _rule_order(rule: Rule) -> tuple[bool, int]:
 # family is a whole product name followed by "/" and a number.
 _OS_SEPARATORS = str.maketrans({c: " " for c in "/()[];,:"})
 _UA_SEPARATORS = str.maketrans({c: " " for c in "()[];,"})
-_NUMBER = re.compile(r"\d+(?:\.\d+)*")
+_OTHER_OS_SEPARATORS = re.compile(r"[)\[\];,:]")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 
 
 def _os_sites(value: str) -> Iterator[tuple[str, str, list[str], int]]:
     """(last word, the number after it, the words, the number's place), wherever a word
     starts with a number."""
-    words = value.translate(_OS_SEPARATORS).split()
+    if "/" in value or "(" in value or _OTHER_OS_SEPARATORS.search(value):
+        value = value.translate(_OS_SEPARATORS)
+    words = value.split()
     for i in range(1, len(words)):
-        if words[i][0].isdigit():
+        if "0" <= words[i][0] <= "9":  # ASCII only: "²".isdigit(), and int("²") fails
             yield words[i - 1], words[i], words, i
 
 
 def _ua_sites(value: str) -> Iterator[tuple[str, str, list[str], int]]:
     for product in value.translate(_UA_SEPARATORS).split():
         name, slash, version = product.partition("/")
-        if slash and version[:1].isdigit():
+        if slash and "0" <= version[:1] <= "9":
             yield name, version, [name], 1
 
 
@@ -444,7 +455,7 @@ class _VersionIndex:
                 if family in seen or (n > 1 and tuple(words[i - n : i]) != family.words):
                     continue
                 seen.append(family)
-                hit = family.match(version_key(_NUMBER.match(number).group()))
+                hit = family.match(_number_key(number))
                 if not hit:
                     continue
                 if found is None:

@@ -44,6 +44,9 @@ READS = [
     (OS, "Android", "Androidx 14", None),  # whole words only
     (OS, "Android", "Android", None),
     (OS, "Android", "", None),
+    (OS, "iOS", "iOS \u00b2", None),  # "²".isdigit(), but it is no version
+    (OS, "iOS", "iOS \u0661\u0667", None),  # Arabic-Indic digits: no version either
+    (OS, "iOS", "iOS 17\u00b2", "17"),
     (UA, "Apple-iPhone15C2", "Apple-iPhone15C2/2104.61", "2104.61"),
     (UA, "apple-iphone15c2", "APPLE-IPHONE15C2/2104.61", "2104.61"),
     (UA, "Apple-iPhone", "Apple-iPhone15C2/2104.61", None),  # the whole product name
@@ -145,6 +148,7 @@ def test_exact_and_glob_query_strings_are_not_comparisons(query):
         (OS, "iOS < 17a", "'17a' is not a version"),
         (OS, "iOS < 17.", "'17.' is not a version"),
         (OS, "iOS < seventeen", "'seventeen' is not a version"),
+        (OS, "iOS < \u0661\u0667", "is not a version"),
         (OS, "iOS < 1.2.3.4.5.6.7.8.9", "is not a version"),
         (OS, "iOS < 17 < 18", "has one operator"),
         (OS, "iOS* < 17", "cannot hold *"),
@@ -284,8 +288,15 @@ def test_parsing_any_text_either_succeeds_round_trips_or_says_why(query, charact
         assert parse_version_query(characteristic, str(parsed)) == parsed
 
 
-@settings(max_examples=300, deadline=None)
-@given(value=st.text(max_size=60))
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.text(max_size=60)
+    | st.lists(
+        st.sampled_from(["iOS", "Windows", "Phone", "Apple-iPhone15C2/", " ", "/", "(", "17",
+                         ".", "0", "\u00b2", "\u0661", "L", "Android"]),
+        max_size=12,
+    ).map("".join)
+)  # fmt: skip
 def test_any_device_value_is_decided_without_error(value):
     rules = RuleSet(
         [
