@@ -96,8 +96,21 @@ def version_key(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+_NUMBER_KEYS: dict[str, tuple[int, ...]] = {}  # a few hundred distinct in a fleet; bounded
+
+
 def _number_key(word: str) -> tuple[int, ...]:
     """The version a word starting with a number holds: '13.0.0' -> (13,), '12l' -> (12,)."""
+    key = _NUMBER_KEYS.get(word)
+    if key is None:
+        key = _read_number(word)
+        if len(_NUMBER_KEYS) >= 4096:
+            _NUMBER_KEYS.clear()
+        _NUMBER_KEYS[word] = key
+    return key
+
+
+def _read_number(word: str) -> tuple[int, ...]:
     digits = word.replace(".", "")
     if not (digits.isdecimal() and digits.isascii()) or word.endswith(".") or ".." in word:
         word = _NUMBER.match(word).group()
@@ -317,6 +330,7 @@ def _rule_order(rule: Rule) -> tuple[bool, int]:
 _OS_SEPARATORS = str.maketrans({c: " " for c in "/()[];,:"})
 _UA_SEPARATORS = str.maketrans({c: " " for c in "()[];,"})
 _OTHER_OS_SEPARATORS = re.compile(r"[)\[\];,:]")
+_UA_SEPARATOR = re.compile(r"[()\[\];,]")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 
 
@@ -412,7 +426,6 @@ class _VersionIndex:
 
     def __init__(self, characteristic: str):
         self.characteristic = characteristic
-        self.sites = _SITES[characteristic]
         self.by_word: dict[str, list[_FamilyRules]] = {}  # last word -> families
         self._memo: dict[str, dict[str, Rule] | None] = {}
 
@@ -444,12 +457,30 @@ class _VersionIndex:
         return found
 
     def _read(self, value: str) -> dict[str, Rule] | None:
+        # _os_sites / _ua_sites, inlined: this runs for every value not yet remembered.
+        by_word = self.by_word
+        if self.characteristic == Characteristic.USER_AGENT:
+            if "/" not in value:
+                return None
+            if _UA_SEPARATOR.search(value):
+                value = value.translate(_UA_SEPARATORS)
+            sites = []
+            for product in value.split():
+                name, slash, version = product.partition("/")
+                if slash and name in by_word and "0" <= version[:1] <= "9":
+                    sites.append((by_word[name], version, None, 0))
+        else:
+            if "/" in value or "(" in value or _OTHER_OS_SEPARATORS.search(value):
+                value = value.translate(_OS_SEPARATORS)
+            words = value.split()
+            sites = [
+                (by_word[words[i - 1]], words[i], words, i)
+                for i in range(1, len(words))
+                if words[i - 1] in by_word and "0" <= words[i][0] <= "9"
+            ]
         found = None
         seen = []  # families read: only the first number after a family counts
-        for last, number, words, i in self.sites(value):
-            families = self.by_word.get(last)
-            if families is None:
-                continue
+        for families, number, words, i in sites:
             for family in families:
                 n = len(family.words)
                 if family in seen or (n > 1 and tuple(words[i - n : i]) != family.words):
