@@ -169,7 +169,11 @@ def main() -> None:
         rates = run(n, args.decisions, args.repeats, versions)
         figure = {"median": statistics.median(rates), "runs": rates}
         if versions:
-            with_versions[n] = {**figure, "version_rules": versions}
+            with_versions[n] = {
+                **figure,
+                "version_rules": versions,
+                "version_memo": access.VERSION_MEMO_SIZE,
+            }
         else:
             figures[n] = figure
         print(
@@ -180,7 +184,6 @@ def main() -> None:
     record = {"decisions": args.decisions, "rules": figures}
     if with_versions:
         record["with_version_rules"] = with_versions
-        record["version_memo"] = access.VERSION_MEMO_SIZE
     common.record(args.json, "engine", record)
 
 
