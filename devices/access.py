@@ -198,12 +198,16 @@ def parse_version_query(characteristic: str, query_string: str) -> VersionQuery 
     return VersionQuery(family, op, version)
 
 
-def _version_query(rule: Rule) -> VersionQuery | None:
-    """The rule's comparison; None for exact and glob rules (and stored oddities)."""
+def parse_version_query_or_none(characteristic: str, query_string: str) -> VersionQuery | None:
+    """The comparison a saved rule makes; None for exact and glob rules (and oddities)."""
     try:
-        return parse_version_query(rule.characteristic, rule.query_string)
+        return parse_version_query(characteristic, query_string)
     except QueryStringError:
         return None  # saved before version rules existed: it stays an exact/glob rule
+
+
+def _version_query(rule: Rule) -> VersionQuery | None:
+    return parse_version_query_or_none(rule.characteristic, rule.query_string)
 
 
 @dataclass(frozen=True)

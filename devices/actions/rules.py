@@ -78,10 +78,7 @@ def _matching(characteristic: str, query_string: str) -> Q | None:
     column = _COLUMN.get(characteristic)
     if column is None or not query_string.isascii():
         return None  # Unicode case mapping: SQL's and Python's could differ; ask all
-    try:
-        comparison = access.parse_version_query(characteristic, query_string)
-    except access.QueryStringError:
-        comparison = None  # saved before version rules: the engine reads it as exact/glob
+    comparison = access.parse_version_query_or_none(characteristic, query_string)
     if comparison is not None:
         # The engine reads a version only after the family's words (UserAgent: the
         # product name and its "/"): every device it can match holds them.

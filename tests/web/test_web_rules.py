@@ -238,6 +238,11 @@ def test_a_version_rule_is_previewed_then_saved(world, admin):
     ]
     assert state_of(world.carol_phone) == AccessState.BLOCKED
     assert state_of(world.alice_phone) == AccessState.QUARANTINED
+    page = _text(admin.get(f"/devices/{world.carol_phone.pk}/"))
+    assert (
+        'Blocked by the rule "iOS < 17" on DeviceOS (Block): '
+        "its DeviceOS 'iOS 16.7' is below 17." in page
+    )
 
 
 @pytest.mark.parametrize(
