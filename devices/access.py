@@ -326,6 +326,13 @@ def _rule_order(rule: Rule) -> tuple[bool, int]:
     return (rule.id is None, rule.id or 0)
 
 
+def _first(a: Rule | None, b: Rule | None) -> Rule | None:
+    """The rule that comes first in rule order (lowest id); either may be None."""
+    if a is None or (b is not None and _rule_order(b) < _rule_order(a)):
+        return b
+    return a
+
+
 # Reading a version from a lower-cased value: split it into words (str.translate and
 # str.split, no regex per decision). DeviceOS words are separated by spaces, "/" and
 # brackets, and a family is one or more whole words followed by a word that starts
@@ -393,23 +400,40 @@ class _FamilyRules:
         self.rules: list[tuple[VersionQuery, Rule]] = []  # in rule order
 
     def freeze(self) -> None:
+        """Region 2i lies strictly between bounds[i - 1] and bounds[i], region 2i + 1 is
+        bounds[i] itself. A "<" or "<=" rule holds in the regions below some end, a ">"
+        or ">=" rule in those from some start on: running minimums over ends and starts
+        give every region's first rule per level in one pass (no rules x regions)."""
         self.bounds = sorted({query.bound for query, _ in self.rules})
         position = {bound: j for j, bound in enumerate(self.bounds)}
-        self.regions = []
-        for region in range(2 * len(self.bounds) + 1):
-            i, on_bound = divmod(region, 2)
-            found: dict[str, Rule] = {}
-            for query, rule in self.rules:
-                if rule.access_level in found:
+        n = 2 * len(self.bounds) + 1
+        self.regions = [{} for _ in range(n)]
+        for level in LEVEL_ORDER:
+            ending: list[Rule | None] = [None] * (n + 1)  # holds in regions < index
+            starting: list[Rule | None] = [None] * (n + 1)  # holds in regions >= index
+            for query, rule in self.rules:  # rule order: the first in a slot is its best
+                if rule.access_level != level:
                     continue
                 j = position[query.bound]
-                if on_bound:
-                    holds = query.holds(self.bounds[i])
-                else:  # strictly between bounds[i - 1] and bounds[i]
-                    holds = i <= j if query.operator in ("<", "<=") else i > j
-                if holds:
-                    found[rule.access_level] = rule
-            self.regions.append(found)
+                slots, at = {
+                    "<": (ending, 2 * j + 1),
+                    "<=": (ending, 2 * j + 2),
+                    ">": (starting, 2 * j + 2),
+                    ">=": (starting, 2 * j + 1),
+                }[query.operator]
+                if slots[at] is None:
+                    slots[at] = rule
+            best = [None] * n
+            running = None
+            for r in range(n - 1, -1, -1):  # rules ending above r hold in r
+                running = _first(running, ending[r + 1])
+                best[r] = running
+            running = None
+            for r in range(n):  # rules starting at or below r hold in r
+                running = _first(running, starting[r])
+                rule = _first(best[r], running)
+                if rule is not None:
+                    self.regions[r][level] = rule
 
     def match(self, version: tuple[int, ...]) -> dict[str, Rule]:
         i = bisect_left(self.bounds, version)

@@ -306,3 +306,27 @@ def test_any_device_value_is_decided_without_error(value):
         ]
     )
     rules.match(DeviceFacts(device_os=value, user_agent=value))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rules=st.lists(
+        st.tuples(ops, st.lists(st.integers(0, 4), min_size=1, max_size=3),
+                  st.sampled_from([ALLOW, BLOCK, QUARANTINE])),
+        min_size=1, max_size=12,
+    ),
+    device=st.lists(st.integers(0, 4), min_size=1, max_size=3),
+)  # fmt: skip
+def test_many_version_rules_on_one_family_decide_as_one_by_one_would(rules, device):
+    # The reference: every rule that holds, the most restrictive level, then the lowest id.
+    compiled = [
+        Rule(i + 1, OS, f"iOS {op} {'.'.join(map(str, bound))}", level)
+        for i, (op, bound, level) in enumerate(rules)
+    ]
+    holding = [
+        r for r, (op, bound, _) in zip(compiled, rules, strict=True) if expected(op, device, bound)
+    ]
+    order = {BLOCK: 0, QUARANTINE: 1, ALLOW: 2}
+    want = min(holding, key=lambda r: (order[r.access_level], r.id)) if holding else None
+    value = f"iOS {'.'.join(map(str, device))} 21A329"
+    assert RuleSet(compiled).match(DeviceFacts(device_os=value)) == want
