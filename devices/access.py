@@ -96,13 +96,14 @@ def version_key(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-_NUMBER_KEYS: dict[str, tuple[int, ...]] = {}  # a few hundred distinct in a fleet; bounded
+_NUMBER_KEYS: dict[str, tuple[int, ...] | None] = {}  # a few hundred in a fleet; bounded
+_UNREAD = object()
 
 
-def _number_key(word: str) -> tuple[int, ...]:
+def _number_key(word: str) -> tuple[int, ...] | None:
     """The version a word starting with a number holds: '13.0.0' -> (13,), '12l' -> (12,)."""
-    key = _NUMBER_KEYS.get(word)
-    if key is None:
+    key = _NUMBER_KEYS.get(word, _UNREAD)
+    if key is _UNREAD:
         key = _read_number(word)
         if len(_NUMBER_KEYS) >= 4096:
             _NUMBER_KEYS.clear()
@@ -110,10 +111,14 @@ def _number_key(word: str) -> tuple[int, ...]:
     return key
 
 
-def _read_number(word: str) -> tuple[int, ...]:
+def _read_number(word: str) -> tuple[int, ...] | None:
+    """None for a number no version has (and int() would refuse past 4,300 digits)."""
     digits = word.replace(".", "")
     if not (digits.isdecimal() and digits.isascii()) or word.endswith(".") or ".." in word:
         word = _NUMBER.match(word).group()
+    parts = word.split(".")
+    if len(parts) > 4 * _MAX_PARTS or any(len(p) > 2 * _MAX_DIGITS for p in parts):
+        return None
     return version_key(word)
 
 
@@ -175,6 +180,11 @@ def parse_version_query(characteristic: str, query_string: str) -> VersionQuery 
         raise QueryStringError(
             f"{family!r} is not a family name: use letters, digits, spaces and - _ ., "
             "for example iOS, Android, Windows Phone."
+        )
+    if characteristic == Characteristic.DEVICE_OS and family.split()[-1][0].isdigit():
+        raise QueryStringError(
+            f"{family!r} ends in a number, but the number after the family is the version: "
+            f"name the family by its words alone, {_EXAMPLE}."
         )
     if characteristic == Characteristic.USER_AGENT and " " in family:
         raise QueryStringError(
@@ -383,7 +393,8 @@ def read_version(characteristic: str, family: str, value: str) -> tuple[str, tup
     for last, number, value_words, i in sites(value.lower()):
         if last == words[-1] and tuple(value_words[i - n : i]) == words:
             text = _NUMBER.match(number).group()
-            return text, version_key(text)
+            version = _number_key(number)
+            return (text, version) if version is not None else None
     return None
 
 
@@ -446,7 +457,6 @@ class _FamilyRules:
 # user-agent strings, and reading one costs more than the rest of a decision. Bounded
 # (a device chooses its user agent): full, it starts again. 0 turns it off (bench/).
 VERSION_MEMO_SIZE = 4096
-_UNREAD = object()
 
 
 class _VersionIndex:
@@ -514,7 +524,8 @@ class _VersionIndex:
                 if family in seen or (n > 1 and tuple(words[i - n : i]) != family.words):
                     continue
                 seen.append(family)
-                hit = family.match(_number_key(number))
+                version = _number_key(number)
+                hit = family.match(version) if version is not None else None
                 if not hit:
                     continue
                 if found is None:

@@ -47,6 +47,7 @@ READS = [
     (OS, "iOS", "iOS \u00b2", None),  # "²".isdigit(), but it is no version
     (OS, "iOS", "iOS \u0661\u0667", None),  # Arabic-Indic digits: no version either
     (OS, "iOS", "iOS 17\u00b2", "17"),
+    (OS, "iOS", "iOS " + "9" * 5000, None),  # no version has it; int() would refuse it
     (UA, "Apple-iPhone15C2", "Apple-iPhone15C2/2104.61", "2104.61"),
     (UA, "apple-iphone15c2", "APPLE-IPHONE15C2/2104.61", "2104.61"),
     (UA, "Apple-iPhone", "Apple-iPhone15C2/2104.61", None),  # the whole product name
@@ -153,6 +154,7 @@ def test_exact_and_glob_query_strings_are_not_comparisons(query):
         (OS, "iOS < 17 < 18", "has one operator"),
         (OS, "iOS* < 17", "cannot hold *"),
         (OS, "i(OS) < 17", "is not a family name"),
+        (OS, "Windows 10 < 22", "ends in a number"),
         (UA, "Outlook iOS < 4", "one product, without spaces"),
         (MODEL, "SM-G991B < 3", "DeviceOS and UserAgent only"),
         (TYPE, "iPhone >= 15", "DeviceOS and UserAgent only"),
@@ -330,3 +332,9 @@ def test_many_version_rules_on_one_family_decide_as_one_by_one_would(rules, devi
     want = min(holding, key=lambda r: (order[r.access_level], r.id)) if holding else None
     value = f"iOS {'.'.join(map(str, device))} 21A329"
     assert RuleSet(compiled).match(DeviceFacts(device_os=value)) == want
+
+
+def test_a_number_no_version_has_matches_no_version_rule():
+    rules = RuleSet([Rule(1, OS, "iOS > 1", BLOCK), Rule(2, UA, "Foo > 1", BLOCK)])
+    huge = "9" * 5000
+    assert rules.match(DeviceFacts(device_os=f"iOS {huge}", user_agent=f"Foo/{huge}")) is None
