@@ -344,10 +344,10 @@ def _first(a: Rule | None, b: Rule | None) -> Rule | None:
 
 
 # Reading a version from a lower-cased value: split it into words (str.translate and
-# str.split, no regex per decision). DeviceOS words are separated by spaces, "/" and
-# brackets, and a family is one or more whole words followed by a word that starts
-# with a number. A UserAgent is split at spaces and brackets into products, and a
-# family is a whole product name followed by "/" and a number.
+# str.split; the only regex looks for a rare separator). DeviceOS words are separated
+# by spaces, "/" and brackets, and a family is one or more whole words followed by a
+# word that starts with a number. A UserAgent is split at spaces and brackets into
+# products, and a family is a whole product name followed by "/" and a number.
 _OS_SEPARATORS = str.maketrans({c: " " for c in "/()[];,:"})
 _UA_SEPARATORS = str.maketrans({c: " " for c in "()[];,"})
 _OTHER_OS_SEPARATORS = re.compile(r"[)\[\];,:]")
@@ -382,7 +382,9 @@ def _family_words(characteristic: str, family: str) -> tuple[str, ...]:
 _SITES = {Characteristic.DEVICE_OS: _os_sites, Characteristic.USER_AGENT: _ua_sites}
 
 
-def read_version(characteristic: str, family: str, value: str) -> tuple[str, tuple[int, ...]]:
+def read_version(
+    characteristic: str, family: str, value: str
+) -> tuple[str, tuple[int, ...]] | None:
     """The first version that follows `family` in `value`, as ('16.7.10', (16, 7, 10)),
     or None. For explanations and tests; _VersionIndex does the same for many families."""
     sites = _SITES.get(characteristic)
