@@ -424,7 +424,10 @@ class RuleSerializer(RuleRefSerializer):
 class RuleWriteSerializer(serializers.Serializer):
     characteristic = LenientChoiceField(choices=Characteristic.choices)
     query_string = serializers.CharField(
-        max_length=256, help_text="Exact value (any case), or a pattern with * as wildcard."
+        max_length=256,
+        help_text="Exact value (any case), or a pattern with * as wildcard; on DeviceOS and "
+        "UserAgent also a version comparison FAMILY OP VERSION, OP one of <, <=, >, >= "
+        "(e.g. 'iOS < 17'). A comparison that does not parse is a 400 with its reason.",
     )
     access_level = LenientChoiceField(choices=AccessLevel.choices)
 

@@ -14,7 +14,7 @@ from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .actions import MAX_DEVICE_ID
+from .actions import MAX_DEVICE_ID, ActionError, clean_query_string
 from .filters import DeviceFilterSet
 from .models import (
     AccessLevel,
@@ -142,7 +142,9 @@ class RuleForm(forms.Form):
     query_string = forms.CharField(
         label="Query string",
         max_length=256,
-        help_text="Compared case-insensitively; exact unless it holds * (any characters).",
+        help_text="Compared case-insensitively; exact unless it holds * (any characters). "
+        "On DeviceOS and UserAgent, a version comparison: FAMILY OP VERSION with OP one of "
+        "<, <=, >, >=, e.g. iOS < 17 or Android <= 12.",
     )
     access_level = forms.ChoiceField(
         label="Access level", choices=AccessLevel.choices, initial=AccessLevel.ALLOW
@@ -162,6 +164,17 @@ class RuleForm(forms.Form):
         if not value:
             raise ValidationError("The query string must not be empty.")
         return value
+
+    def clean(self):
+        data = super().clean()
+        if data.get("characteristic") and data.get("query_string"):
+            try:  # the action's own check, shown on the field (the action checks again)
+                data["query_string"] = clean_query_string(
+                    data["characteristic"], data["query_string"]
+                )
+            except ActionError as e:
+                self.add_error("query_string", str(e))
+        return data
 
     def rule_values(self) -> dict:
         return {

@@ -134,3 +134,43 @@ def test_list_and_filters(cast, org):
     assert [r["query_string"] for r in listed] == ["Android*"]
     assert org.get(RULES, {"q": "phon"}).json()["count"] == 1
     assert org.get(RULES, {"access_level": "Never"}).status_code == 400
+
+
+def test_a_version_rule_is_previewed_and_created(cast, org):
+    # Every iPhone reports iOS 17.4, the Android Android 14.
+    rule = {"characteristic": "DeviceOS", "query_string": "android<15", "access_level": "Block"}
+    preview = org.post(f"{RULES}/preview", rule)
+    assert preview.json() == {
+        "changed": 1,
+        "changes": [{"from": "Quarantined", "to": "Blocked", "count": 1}],
+    }
+    response = org.post(RULES, rule)
+    assert response.status_code == 201
+    assert response.json()["rule"]["name"] == "android < 15 (DeviceOS)"
+    assert states()["AliceDroid1"] == "Blocked"
+    patched = org.patch(f"{RULES}/{response.json()['rule']['id']}", {"query_string": "iOS >= 17.4"})
+    assert patched.status_code == 200
+    assert states() == {
+        "AliceIphone1": "Blocked",
+        "BobIphone1": "Blocked",
+        "AliceDroid1": "Quarantined",
+    }
+
+
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("iOS =< 17", "'=<' is not a version operator"),
+        ("iOS < 17.x", "'17.x' is not a version"),
+        ("< 17", "names a family before the operator"),
+    ],
+)
+def test_a_bad_version_rule_is_400_and_saves_nothing(cast, org, query, says):
+    before = (AuditEvent.objects.count(), states())
+    rule = {"characteristic": "DeviceOS", "query_string": query, "access_level": "Block"}
+    for path in (RULES, f"{RULES}/preview"):
+        response = org.post(path, rule)
+        assert response.status_code == 400
+        assert says in response.json()["message"]
+    assert (AuditEvent.objects.count(), states()) == before
+    assert not DeviceAccessRule.objects.exists()

@@ -91,8 +91,22 @@ def test_new_rule_creates_it_re_evaluates_and_audits_as_cli(iphone):
         (["DeviceType", "  ", "Block"], "must not be empty"),
         (["DeviceModel", "SGH-*", "Allow"], "already exists"),
         (["devicemodel", "sgh-*", "Block"], "already exists"),
+        (["DeviceOS", "iOS =< 17", "Block"], "'=<' is not a version operator"),
+        (["DeviceOS", "iOS < 17a", "Block"], "'17a' is not a version"),
+        (["DeviceOS", "< 17", "Block"], "names a family before the operator"),
+        (["DeviceModel", "SM-G991B < 3", "Block"], "DeviceOS and UserAgent only"),
     ],
-    ids=["unknown-access-level", "unknown-characteristic", "empty", "duplicate", "duplicate-case"],
+    ids=[
+        "unknown-access-level",
+        "unknown-characteristic",
+        "empty",
+        "duplicate",
+        "duplicate-case",
+        "version-operator",
+        "version-number",
+        "version-family",
+        "version-characteristic",
+    ],
 )
 def test_new_rule_rejects_bad_rules_and_changes_nothing(iphone, cli_actor, args, message):
     actions.create_rule(
@@ -254,3 +268,46 @@ def test_remove_rule_removes_it_and_re_evaluates(iphone, cli_actor):
     assert event.source == AuditSource.CLI
     assert out.strip() == event.message
     assert "Blocked -> Allowed" in event.message
+
+
+@pytest.mark.django_db
+def test_new_rule_compares_versions_and_saves_one_form(iphone):
+    # iphone reports "iOS 8.1 12B411".
+    eas("new-rule", "--characteristic", "DeviceOS", "--query-string", "ios<9",
+        "--access-level", "Block")  # fmt: skip
+    rule = DeviceAccessRule.objects.get()
+    assert rule.query_string == "ios < 9"
+    assert state(iphone) == (AccessState.BLOCKED, AccessReason.DEVICE_RULE, rule.pk)
+    with pytest.raises(CommandError, match="already exists"):
+        eas("new-rule", "--characteristic", "DeviceOS", "--query-string", "iOS <9",
+            "--access-level", "Allow")  # fmt: skip
+    eas("set-rule", str(rule.pk), "--query-string", "iOS < 8.1")
+    assert state(iphone)[:2] == (AccessState.ALLOWED, AccessReason.GLOBAL)
+    with pytest.raises(CommandError, match="not a version operator"):
+        eas("set-rule", str(rule.pk), "--query-string", "iOS => 8")
+    assert DeviceAccessRule.objects.get().query_string == "iOS < 8.1"
+
+
+@pytest.mark.django_db
+def test_test_device_explains_a_version_match(cli_actor):
+    actions.create_rule(
+        cli_actor, characteristic="DeviceOS", query_string="iOS < 17", access_level="Block"
+    )
+    out = eas("test-device", "--device-type", "iPhone", "--device-os", "iOS 16.7.10 20H350")
+    assert out.splitlines()[0] == "Result: Blocked (DeviceRule)"
+    assert "DeviceOS 'iOS 16.7.10 20H350' is below 17: rule 'iOS < 17'" in out
+    found = eas_json("test-device", "--device-os", "iOS 17.1.2 21B101")
+    assert found[0]["access_state"] == "Allowed"
+    assert found[0]["rule"] is None
+    os_step = next(s for s in found[0]["steps"] if s["characteristic"] == "DeviceOS")
+    assert os_step == {
+        "characteristic": "DeviceOS",
+        "matches": False,
+        "text": "DeviceOS 'iOS 17.1.2 21B101' (iOS 17.1.2) is not below 17: rule 'iOS < 17'",
+    }
+
+
+@pytest.mark.django_db
+def test_test_device_needs_something_to_test():
+    with pytest.raises(CommandError, match="at least one of"):
+        eas("test-device")

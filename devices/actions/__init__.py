@@ -50,7 +50,14 @@ from .policies import (
     update_policy,
 )
 from .reevaluation import describe_changes, preview, reevaluate
-from .rules import create_rule, delete_rule, preview_rule, preview_rule_removal, update_rule
+from .rules import (
+    clean_query_string,
+    create_rule,
+    delete_rule,
+    preview_rule,
+    preview_rule_removal,
+    update_rule,
+)
 from .self_service import may_self_approve, self_approve
 
 __all__ = [
@@ -90,6 +97,7 @@ __all__ = [
     "preview",
     "preview_org_settings",
     "preview_rule",
+    "clean_query_string",
     "preview_rule_removal",
     "purge_quarantined",
     "record_contact",

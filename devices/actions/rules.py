@@ -23,12 +23,25 @@ from .base import (
 from .reevaluation import preview, reevaluate
 
 
-def _clean_rule(characteristic: str, query_string: str, access_level: str) -> tuple[str, str, str]:
-    characteristic = parse_characteristic(characteristic)
-    access_level = parse_access_level(access_level)
+def clean_query_string(characteristic: str, query_string: str) -> str:
+    """The query string as it is saved; ActionError, before anything is saved, for one
+    that cannot be a rule (a version comparison that does not parse, for one)."""
     query_string = (query_string or "").strip()
     if not query_string:
         raise ActionError("The query string must not be empty.")
+    try:
+        comparison = access.parse_version_query(characteristic, query_string)
+    except access.QueryStringError as e:
+        raise ActionError(str(e)) from None
+    if comparison is not None:
+        query_string = str(comparison)  # "ios<17" is saved as "ios < 17": one rule, one key
+    return query_string
+
+
+def _clean_rule(characteristic: str, query_string: str, access_level: str) -> tuple[str, str, str]:
+    characteristic = parse_characteristic(characteristic)
+    access_level = parse_access_level(access_level)
+    query_string = clean_query_string(characteristic, query_string)
     if len(query_string) > 256:
         raise ActionError("The query string is limited to 256 characters.")
     return characteristic, query_string, access_level
@@ -65,6 +78,16 @@ def _matching(characteristic: str, query_string: str) -> Q | None:
     column = _COLUMN.get(characteristic)
     if column is None or not query_string.isascii():
         return None  # Unicode case mapping: SQL's and Python's could differ; ask all
+    comparison = access.parse_version_query_or_none(characteristic, query_string)
+    if comparison is not None:
+        # The engine reads a version only after the family's words (UserAgent: the
+        # product name and its "/"): every device it can match holds them.
+        if characteristic == Characteristic.USER_AGENT:
+            return Q(**{f"{column}__icontains": f"{comparison.family}/"})
+        match = Q()
+        for word in comparison.family.split():
+            match &= Q(**{f"{column}__icontains": word})
+        return match
     if "*" not in query_string:
         return Q(**{f"{column}__iexact": query_string})
     head, *middle, tail = query_string.split("*")

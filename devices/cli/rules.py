@@ -1,4 +1,5 @@
-"""get-rule, new-rule, set-rule, remove-rule (*-ActiveSyncDeviceAccessRule).
+"""get-rule, new-rule, set-rule, remove-rule (*-ActiveSyncDeviceAccessRule), and
+test-device: which rule or default would decide a device like this one, and why.
 
 A rule is named like Exchange names it, "QueryString (Characteristic)", e.g.
 "iPhone (DeviceType)", or by its numeric id (a plain number is always an id).
@@ -8,6 +9,7 @@ A bare query string works too when only one rule has it.
 import re
 
 from devices import actions
+from devices.explain import explain_device
 from devices.models import Characteristic, DeviceAccessRule
 
 from . import CLI, CliError, add_verb, print_result, rule_name
@@ -26,6 +28,14 @@ RULE_HELP = (
     "RULE is the rule's id, or its name as Exchange writes it, 'QueryString (Characteristic)',"
     " e.g. 'iPhone (DeviceType)'; a bare query string works when only one rule has it."
 )
+QUERY_HELP = (
+    "The query string matches case-insensitively; '*' is a wildcard. On DeviceOS and"
+    " UserAgent it may compare versions, FAMILY OP VERSION with OP one of <, <=, >, >=:"
+    " 'iOS < 17' matches 'iOS 16.7.10 20H350' (numbers compare part by part), 'Android <= 12'"
+    " matches 'SAMSUNG SM-G991B/Android 12'; on UserAgent the family is the product before"
+    " its '/', 'Outlook-iOS-Android < 4' matches 'Outlook-iOS-Android/3.1'. Within a"
+    " characteristic the most restrictive matching rule wins, exact, glob or version alike."
+)
 _NAME = re.compile(r"(?P<query>.+?)\s*\((?P<characteristic>[A-Za-z]+)\)", re.DOTALL)
 _CHARACTERISTICS = {c.lower(): c for c in Characteristic.values}
 
@@ -40,7 +50,7 @@ def register(verbs) -> None:
         "new-rule",
         new_rule,
         "Create a device access rule; every device is re-evaluated.",
-        epilog="The query string matches case-insensitively; '*' is a wildcard.",
+        epilog=QUERY_HELP,
     )
     p.add_argument(
         "--characteristic", required=True, metavar="DeviceType|DeviceModel|DeviceOS|UserAgent"
@@ -68,6 +78,25 @@ def register(verbs) -> None:
         epilog=RULE_HELP,
     )
     p.add_argument("rule", metavar="RULE")
+
+    p = add_verb(
+        verbs,
+        "test-device",
+        run_test_device,
+        "Which rule or default would decide a device like this one, and why (records nothing).",
+        epilog="As on the device's first request, for a mailbox with ActiveSync on and the"
+        " device on neither of its lists. " + QUERY_HELP,
+    )
+    p.add_argument("--device-type", default="", metavar="T")
+    p.add_argument("--device-model", default="", metavar="M")
+    p.add_argument("--device-os", default="", metavar="OS")
+    p.add_argument("--user-agent", default="", metavar="UA")
+    p.add_argument(
+        "--no-device-information",
+        action="store_true",
+        help="the device has not sent its DeviceInformation (model and OS) yet",
+    )
+    add_format_option(p)
 
 
 def find_rule(identity: str) -> DeviceAccessRule:
@@ -152,3 +181,46 @@ def set_rule(out, args) -> None:
 def remove_rule(out, args) -> None:
     result = actions.delete_rule(CLI, find_rule(args.rule))
     out.write(result.event.message)
+
+
+TEST_FIELDS = ("characteristic", "matches", "text")
+
+
+def run_test_device(out, args) -> None:
+    data = {
+        "device_type": args.device_type.strip(),
+        "device_model": args.device_model.strip(),
+        "device_os": args.device_os.strip(),
+        "user_agent": args.user_agent.strip(),
+        "info_received": not args.no_device_information,
+    }
+    if not any(data[k] for k in ("device_type", "device_model", "device_os", "user_agent")):
+        raise CliError(
+            "test-device: give at least one of --device-type, --device-model, --device-os, "
+            "--user-agent."
+        )
+    result = explain_device(data)
+    decision, rule = result["decision"], result["rule"]
+    steps = [
+        {"characteristic": s["characteristic"], "matches": s["match"], "text": s["text"]}
+        for s in result["steps"]
+    ]
+    if args.format == "json":
+        row = {
+            "access_state": decision.state,
+            "access_state_reason": decision.reason,
+            "rule": rule_name(rule.query_string, rule.characteristic) if rule else None,
+            "rule_id": rule.pk if rule else None,
+            "why": result["why"],
+            "steps": steps,
+        }
+        render(out, [row], "json", fields=())
+        return
+    if args.format == "csv":
+        last = {"characteristic": "decision", "matches": decision.state, "text": result["why"]}
+        render(out, [*steps, last], "csv", fields=TEST_FIELDS)
+        return
+    out.write(f"Result: {decision.state} ({decision.reason})")
+    out.write(result["why"])
+    for i, step in enumerate(steps, 1):
+        out.write(f"  {i}. {step['characteristic']}: {step['text']}")

@@ -14,11 +14,10 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .. import access, actions
-from ..evaluation import load_rules, org_facts
+from .. import actions
+from ..explain import explain_device
 from ..forms import (
     DEFAULT_PAGE_SIZE,
     DeviceTestForm,
@@ -31,7 +30,6 @@ from ..models import (
     Characteristic,
     DeviceAccessRule,
     MobileDevice,
-    OrgSettings,
     RuleChangeJob,
 )
 from ..permissions import (
@@ -246,67 +244,13 @@ def rule_delete(request, pk):
     )
 
 
-def _test(data: dict) -> dict:
-    """Which rule or default decides a device like this one, and why."""
-    rules = load_rules()
-    org = OrgSettings.load()
-    facts = org_facts(org)
-    now = timezone.now()
-    device = access.DeviceFacts(
-        device_id="test",
-        device_type=data["device_type"],
-        device_model=data["device_model"],
-        device_os=data["device_os"],
-        user_agent=data["user_agent"],
-        info_received=data["info_received"],
-    )
-    decision = access.decide(access.MailboxFacts(), device, rules, facts, now)
-    steps, decided = [], False
-    by_pk = {r.pk: r for r in DeviceAccessRule.objects.all()}
-    for characteristic in access.CHARACTERISTIC_ORDER:
-        field = {
-            Characteristic.USER_AGENT: "user_agent",
-            Characteristic.DEVICE_OS: "device_os",
-            Characteristic.DEVICE_MODEL: "device_model",
-            Characteristic.DEVICE_TYPE: "device_type",
-        }[characteristic]
-        value = data[field]
-        only = access.DeviceFacts(**{field: value})
-        match = rules.match(only) if value else None
-        if not value:
-            text = "not given, so no rule on it can match"
-        elif match is None:
-            text = f'no rule matches "{value}"'
-        else:
-            rule = by_pk.get(match.id)
-            text = f'{rule_words(rule) if rule else "a rule"} matches "{value}"'
-            if decided:
-                text += ", but an earlier characteristic already decided"
-        steps.append({"characteristic": characteristic, "text": text, "match": match is not None})
-        decided = decided or match is not None
-    rule = by_pk.get(decision.rule_id) if decision.rule_id else None
-    if rule is not None:
-        why = f"{rule_words(rule)} decides: the first characteristic with a matching rule wins."
-    elif decision.state == "DeviceDiscovery":
-        why = (
-            "No rule matches yet and the device has not reported its model and OS: it waits "
-            f"in device discovery for up to {org.discovery_window_minutes} minutes."
-        )
-    else:
-        why = (
-            "No rule matches, so the organisation's default access level "
-            f"({org.default_access_level}) decides."
-        )
-    return {"decision": decision, "rule": rule, "why": why, "steps": steps}
-
-
 @require_GET
 @login_required
 @staff_required
 def rule_test(request):
     asked = any(k in request.GET for k in DeviceTestForm.base_fields)
     form = DeviceTestForm(request.GET if asked else None)
-    result = _test(form.cleaned_data) if asked and form.is_valid() else None
+    result = explain_device(form.cleaned_data) if asked and form.is_valid() else None
     return render(
         request,
         "devices/rule_test.html",

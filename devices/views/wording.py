@@ -4,6 +4,7 @@ from collections import Counter
 
 from django.utils import timezone
 
+from .. import access
 from ..models import AccessReason, AccessState, AuditSource
 
 _STATE_WORDS = {
@@ -22,6 +23,17 @@ def plural(n: int, word: str = "device", many: str = "") -> str:
 def rule_words(rule) -> str:
     """'the rule "iPhone" on DeviceType (Allow)'."""
     return f'the rule "{rule.query_string}" on {rule.characteristic} ({rule.access_level})'
+
+
+def _version_read(device) -> str:
+    """': its DeviceOS 'iOS 16.7.10 20H350' is below 17' when a version rule decided."""
+    rule = device.access_rule
+    query = access.parse_version_query_or_none(rule.characteristic, rule.query_string)
+    value = getattr(device, "device_os" if rule.characteristic == "DeviceOS" else "user_agent")
+    if query is None or access.read_version(rule.characteristic, query.family, value) is None:
+        return ""
+    words = access.OPERATOR_WORDS[query.operator]
+    return f": its {rule.characteristic} '{value}' is {words} {query.version}"
 
 
 def explain(device, *, org=None) -> str:
@@ -48,7 +60,7 @@ def explain(device, *, org=None) -> str:
         return f"{state} because its DeviceId is on the {listed} list of the mailbox {alias}."
     if reason == AccessReason.DEVICE_RULE:
         if device.access_rule is not None:
-            return f"{state} by {rule_words(device.access_rule)}."
+            return f"{state} by {rule_words(device.access_rule)}{_version_read(device)}."
         return f"{state} by a device access rule that has since been removed."
     if reason == AccessReason.UPGRADE:
         return f"{state} while the device's details are brought up to date."

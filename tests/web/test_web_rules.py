@@ -211,3 +211,67 @@ def test_the_help_desk_is_told_why_it_cannot_create_a_rule(world):
     assert "Only Organization Management can create or change device access rules." in _text(
         response
     )
+
+
+def test_the_rules_page_shows_where_version_rules_stand(world, admin):
+    response = admin.get("/rules/")
+    text = html.unescape(re.sub("<[^>]+>", "", response.content.decode()))
+    assert "iOS < 17 matches iOS 16.7.10 20H350 but not iOS 17.0" in text
+    assert "the most restrictive matching rule wins" in text
+    assert "a pattern before a version comparison" in text
+
+
+def test_a_version_rule_is_previewed_then_saved(world, admin):
+    values = {"characteristic": "DeviceOS", "query_string": "iOS<17", "access_level": "Block"}
+    response = admin.post("/rules/new", {**values, "preview": "1"})
+    # carol's iPhone reports iOS 16.7; alice's iOS 17.4.
+    assert "Saving this rule blocks 1 quarantined device." in _text(response)
+    assert response.context["values"]["query_string"] == "iOS < 17"
+    assert DeviceAccessRule.objects.count() == 1
+    response = admin.post(
+        "/rules/new",
+        {**values, "previewed": response.context["previewed"], "save": "1"},
+        follow=True,
+    )
+    assert _messages(response) == [
+        'Created the rule "iOS < 17" on DeviceOS (Block): it blocks 1 quarantined device.'
+    ]
+    assert state_of(world.carol_phone) == AccessState.BLOCKED
+    assert state_of(world.alice_phone) == AccessState.QUARANTINED
+    page = _text(admin.get(f"/devices/{world.carol_phone.pk}/"))
+    assert (
+        'Blocked by the rule "iOS < 17" on DeviceOS (Block): '
+        "its DeviceOS 'iOS 16.7' is below 17." in page
+    )
+
+
+@pytest.mark.parametrize(
+    "query, says",
+    [("iOS =< 17", "'=<' is not a version operator"), ("iOS < 17b", "'17b' is not a version")],
+)
+def test_a_bad_version_rule_is_refused_before_anything_is_saved(world, admin, query, says):
+    for step in ("preview", "save"):
+        response = admin.post(
+            "/rules/new",
+            {"characteristic": "DeviceOS", "query_string": query, "access_level": "Block",
+             step: "1", "previewed": f"DeviceOS\x1f{query}\x1fBlock"},
+        )  # fmt: skip
+        assert response.status_code == 200
+        assert says in _text(response)
+        assert response.context["form"].errors["query_string"]
+    assert DeviceAccessRule.objects.count() == 1
+    assert state_of(world.carol_phone) == AccessState.QUARANTINED
+
+
+def test_the_test_box_explains_a_version_match(world, admin):
+    admin.post("/rules/new", {"characteristic": "DeviceOS", "query_string": "iOS < 17",
+                              "access_level": "Block", "previewed": "DeviceOS\x1fiOS < 17\x1fBlock",
+                              "save": "1"})  # fmt: skip
+    response = admin.get("/rules/test?device_os=iOS+16.7.10+20H350&info_received=on")
+    result = response.context["result"]
+    assert result["decision"].state == "Blocked"
+    assert result["why"].startswith("DeviceOS 'iOS 16.7.10 20H350' is below 17: rule 'iOS < 17'")
+    assert "DeviceOS 'iOS 16.7.10 20H350' is below 17: rule 'iOS < 17'" in _text(response)
+    response = admin.get("/rules/test?device_os=iOS+17.0&info_received=on")
+    assert response.context["result"]["decision"].state == "Quarantined"
+    assert "DeviceOS 'iOS 17.0' (iOS 17.0) is not below 17: rule 'iOS < 17'" in _text(response)
