@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from devices import health, sent_mail
+from devices import health, metrics, sent_mail
 from devices.gate import views as gate
 from devices.views import auth
 
 urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("metrics", metrics.metrics),
     path("Microsoft-Server-ActiveSync", gate.activesync),
     path("eas/auth", gate.auth_request),
     path("eas/observe", gate.observe),
