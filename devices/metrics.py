@@ -27,7 +27,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -243,6 +243,8 @@ def metrics(request):
     """The Prometheus text format; 403 unless from an allowed address or with the token."""
     if not (_from_allowed_address(request) or _has_token(request)):
         return HttpResponse("forbidden\n", status=403, content_type="text/plain")
-    response = HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    # Text format 0.0.4, which every Prometheus version reads (our names need no escaping).
+    body = generate_latest(_registry())
+    response = HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)
     response["Cache-Control"] = "no-store"
     return response
