@@ -5,11 +5,13 @@ here the series live in this process's registry (no PROMETHEUS_MULTIPROC_DIR).
 """
 
 import base64
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.test import Client
@@ -324,11 +326,29 @@ def test_the_last_successful_directory_sync(db, settings):
 # --- the shipped dashboard and alert rules read only series that exist --------------------
 
 
+def _expressions() -> dict[str, list[str]]:
+    dashboard = json.loads((REPO / "deploy/grafana/ecp.json").read_text())
+    rules = yaml.safe_load((REPO / "deploy/prometheus/ecp-alerts.yml").read_text())
+    return {
+        "dashboard": [t["expr"] for p in dashboard["panels"] for t in p["targets"]],
+        "alerts": [rule["expr"] for group in rules["groups"] for rule in group["rules"]],
+    }
+
+
 def test_the_dashboard_and_the_alert_rules_name_only_exported_series(alice, settings):
     settings.ECP_LDAP_ENABLED = True
     sync()  # so that the gate's series have samples
     exported = {name for name, _ in scrape()}
-    for path in [REPO / "deploy/grafana/ecp.json", REPO / "deploy/prometheus/ecp-alerts.yml"]:
-        named = set(re.findall(r"\becp_[a-z_]+", path.read_text()))
-        assert named, path
-        assert named <= exported, (path.name, sorted(named - exported))
+    for where, expressions in _expressions().items():
+        assert expressions, where
+        for expression in expressions:
+            named = set(re.findall(r"\becp_[a-z_]+", expression))
+            assert named, (where, expression)
+            assert named <= exported, (where, expression, sorted(named - exported))
+
+
+def test_the_alert_rules_cover_what_the_issue_asks():
+    alerts = " ".join(_expressions()["alerts"])
+    assert "ecp_quarantine_oldest_seconds) > 86400" in alerts  # waiting more than a day
+    assert "ecp_outbox_pending" in alerts  # a backlog
+    assert "histogram_quantile(0.99" in alerts  # the gate's p99
