@@ -161,6 +161,12 @@ def test_it_answers_get_only(db):
     assert Client().post("/metrics").status_code == 405
 
 
+def test_it_is_not_redirected_to_https(db, settings):
+    settings.SECURE_SSL_REDIRECT = True  # a scraper on loopback reads plain http
+    assert get().status_code == 200
+    assert Client().get("/devices/").status_code == 301  # the panel still is
+
+
 def test_the_allowed_networks_are_checked_at_start_up(monkeypatch):
     monkeypatch.setenv("ECP_METRICS_ALLOWED", "10.0.0.0/8, ::1,192.0.2.7")
     assert envnetworks("ECP_METRICS_ALLOWED", []) == ["10.0.0.0/8", "::1", "192.0.2.7"]
