@@ -66,7 +66,7 @@ def test_an_allowed_device(alice, live_server):
 
 def test_a_quarantined_device_is_a_403_answer_not_an_error(alice, live_server):
     actions.set_org_settings(ADMIN, default_access_level="Quarantine", discovery_window_minutes=0)
-    out = simulate(live_server, "--device-id", "SIMPHONE1")
+    out = simulate(live_server, "--device-id", "SIMPHONE1", "--protocol-version", "12.0")
     assert out.splitlines()[:3] == [
         "HTTP 403 Forbidden",
         "X-EAS-Access-State: Quarantined",
@@ -227,7 +227,7 @@ def run_eas(*args):
 def test_exit_status_from_the_command_line(alice, live_server):
     common = ("--url", live_server.url, "--user", "alice", "--password", "alice-secret")
     actions.set_org_settings(ADMIN, default_access_level="Block")
-    answered = run_eas(*common, "--device-id", "CLIPHONE")
+    answered = run_eas(*common, "--device-id", "CLIPHONE", "--protocol-version", "12.1")
     assert answered.returncode == 0, answered.stderr
     assert answered.stdout.splitlines()[:2] == ["HTTP 403 Forbidden", "X-EAS-Access-State: Blocked"]
 

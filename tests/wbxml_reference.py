@@ -15,6 +15,36 @@ from tests.conftest import need_service
 
 WBXML2XML = shutil.which("wbxml2xml")
 
+# libwbxml 0.11 spells these tokens the old way (or does not know them yet).
+LIBWBXML_SPELLING = {
+    "Email:Att0Id": "Email:AttOId",
+    "Email:ReplyTo": "Email:Reply-To",
+    "Email:DtStamp": "Email:DTStamp",
+    **{
+        f"Email:{name}": f"Email:Recurrence_{name}"
+        for name in [
+            "Type",
+            "Until",
+            "Occurrences",
+            "Interval",
+            "DayOfWeek",
+            "DayOfMonth",
+            "WeekOfMonth",
+            "MonthOfYear",
+        ]
+    },
+    "Settings:RightsManagementInformation": "Settings:ihsManagementInformation",
+    "ComposeMail:Mime": "ComposeMail:MIME",
+}
+
+
+def ours_as_reference(element) -> tuple:
+    """devices.eas's tree in reference_tree's shape and libwbxml's spelling."""
+    children = [c for c in element.children if not isinstance(c, str | bytes)]
+    text = "".join(c for c in element.children if isinstance(c, str)).strip()
+    tag = LIBWBXML_SPELLING.get(element.tag, element.tag)
+    return (tag, text, [ours_as_reference(c) for c in children])
+
 
 def require_wbxml2xml() -> None:
     need_service("wbxml2xml", WBXML2XML is not None, "apt-get install libwbxml2-utils")

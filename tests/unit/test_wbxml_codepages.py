@@ -7,32 +7,11 @@ from hypothesis import strategies as st
 from devices.eas import Element, decode, encode
 from devices.eas.codepages import CODE_PAGES
 from devices.eas.wbxml import PAGE_NAMES, tag_name, tag_token
-from tests.wbxml_reference import reference_tree
+from tests.wbxml_reference import LIBWBXML_SPELLING, reference_tree
 
 TAGS = sorted(
     f"{PAGE_NAMES[page]}:{name}" for page, table in CODE_PAGES.items() for name in table.values()
 )
-# libwbxml 0.11 spells these tokens the old way (or does not know them yet).
-LIBWBXML_SPELLING = {
-    "Email:Att0Id": "Email:AttOId",
-    "Email:ReplyTo": "Email:Reply-To",
-    "Email:DtStamp": "Email:DTStamp",
-    **{
-        f"Email:{name}": f"Email:Recurrence_{name}"
-        for name in [
-            "Type",
-            "Until",
-            "Occurrences",
-            "Interval",
-            "DayOfWeek",
-            "DayOfMonth",
-            "WeekOfMonth",
-            "MonthOfYear",
-        ]
-    },
-    "Settings:RightsManagementInformation": "Settings:ihsManagementInformation",
-    "ComposeMail:Mime": "ComposeMail:MIME",
-}
 LIBWBXML_UNKNOWN = {
     "Provision:AccountOnlyRemoteWipe",
     "MeetingResponse:ProposedStartTime",
