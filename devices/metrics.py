@@ -62,6 +62,7 @@ GATE_ENDPOINTS = {
     "/microsoft-server-activesync": "activesync",
     "/eas/auth": "auth",
     "/eas/observe": "observe",
+    "/eas/answer": "answer",  # nginx's error_page for a denied request: the phone's answer
 }
 DECISIONS = frozenset(AccessState.values)
 # An answer that carried no access state: why not (the status says).

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "devices.metrics.GateMetricsMiddleware",  # first: it times the whole stack for the gate
+    # Before any get_host() (the metrics middleware above reads only the path).
+    "devices.gate.hosts.RejectedHostIsAConfigurationError",
     "django.middleware.security.SecurityMiddleware",
     "ecp.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -283,6 +285,10 @@ ECP_METRICS_TOKEN = envstr("ECP_METRICS_TOKEN", "")
 # The gate fails closed when PostgreSQL is down (503). Opt in (seconds > 0) to let devices
 # it allowed within that time keep syncing during an outage (devices/gate/outage.py).
 ECP_GATE_OUTAGE_CACHE_SECONDS = envint("ECP_GATE_OUTAGE_CACHE_SECONDS", 0)
+# The notice mailbox of quarantined phones (devices/gate/notice.py): how long a Ping
+# or a waiting Sync is held, and how often the partnership's state is looked at then.
+ECP_NOTICE_HOLD_SECONDS = envint("ECP_NOTICE_HOLD_SECONDS", 90)
+ECP_NOTICE_POLL_SECONDS = envint("ECP_NOTICE_POLL_SECONDS", 10)
 
 # Sign-in brute force (django-axes): 10 failures of one login from one address lock that
 # pair for 15 minutes; the real user from another address is not locked out. Counted in

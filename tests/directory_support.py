@@ -59,6 +59,7 @@ def sync_request(
     user: str | None = None,
     addr: str = "127.0.0.1",
     user_agent: str = "Apple-iPhone14C2/2104.61",
+    version: str = "12.0",  # a denial is a plain 403 before 12.1 (docs/PHONE_ANSWERS.md)
 ):
     query = f"Cmd={cmd}&DeviceId={device_id}&DeviceType=iPhone"
     if user is not None:
@@ -68,6 +69,6 @@ def sync_request(
         data=b"",
         content_type="application/vnd.ms-sync.wbxml",
         HTTP_AUTHORIZATION=basic(login, password),
-        HTTP_MS_ASPROTOCOLVERSION="14.1",
+        HTTP_MS_ASPROTOCOLVERSION=version,
         HTTP_USER_AGENT=user_agent,
     )

@@ -42,7 +42,8 @@ def test_a_right_password_makes_the_mailbox_from_the_directory(directory):
 def test_the_org_default_decides_a_new_directory_users_device(directory, cli_actor):
     actions.set_org_settings(cli_actor, default_access_level="Quarantine")
     response = sync_request("bob", "bob-pw", device_id="BOBPHONE")
-    assert state(response) == (403, "DeviceDiscovery", "Global")
+    # Waiting for its model, and asked to provision first (HTTP 449 before EAS 14.0).
+    assert state(response) == (449, "DeviceDiscovery", "Global")
 
 
 def test_a_wrong_password_is_401_and_records_nothing(directory):
@@ -169,3 +170,12 @@ def test_a_known_device_costs_one_query_in_ldap_mode_too(directory, django_asser
     directory.stop()
     with django_assert_num_queries(1):  # login, mailbox and device in one; as in local mode
         assert sync_request("alice", "alice-pw").status_code == 200
+
+
+def test_a_disabled_users_phone_on_eas_14_gets_status_129(directory):
+    from devices.eas import wbxml
+
+    response = sync_request("carol", "carol-pw", device_id="CAROLPHONE", version="14.1")
+    assert state(response) == (200, "Blocked", "AccountDisabled")
+    assert response["X-MS-ASThrottle"] == "AccountDisabled"
+    assert "129" in str(wbxml.decode(response.content))

@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from ecp.urls import ACTIVESYNC_ROUTE
 from tests.test_api_roles import MATRIX as API_MATRIX
 from tests.web.test_web_permissions import GET_MATRIX, POST_MATRIX, POST_ONLY
 
@@ -38,7 +39,7 @@ PUBLIC_OR_TECHNICAL = {
         200,  # the test client is 127.0.0.1; other addresses and tokens: tests/test_metrics.py
         "Prometheus: loopback (ECP_METRICS_ALLOWED) or a bearer token only, no personal data",
     ),
-    "Microsoft-Server-ActiveSync": (
+    ACTIVESYNC_ROUTE: (
         "/Microsoft-Server-ActiveSync",
         405,  # GET; POST needs Basic credentials (tests/test_gate_auth.py)
         "the gate: its own Basic authentication and throttling",
@@ -49,6 +50,11 @@ PUBLIC_OR_TECHNICAL = {
         "nginx auth_request: Basic credentials, tests/test_gate_auth.py",
     ),
     "eas/observe": ("/eas/observe", 405, "nginx mirror: Basic credentials, test_nginx_gate.py"),
+    "eas/answer": (
+        "/eas/answer",
+        405,
+        "nginx error_page for denied requests: Basic credentials, test_gate_answers.py",
+    ),
     "api/schema/": ("/api/schema/", 200, "the OpenAPI description: no data"),
     "api/docs/": ("/api/docs/", 200, "Swagger UI for the schema: no data"),
     "^api/": ("/api/v2/anything", 404, "the API's JSON 404 for unknown paths"),

@@ -66,7 +66,7 @@ def test_an_allowed_device(alice, live_server):
 
 def test_a_quarantined_device_is_a_403_answer_not_an_error(alice, live_server):
     actions.set_org_settings(ADMIN, default_access_level="Quarantine", discovery_window_minutes=0)
-    out = simulate(live_server, "--device-id", "SIMPHONE1")
+    out = simulate(live_server, "--device-id", "SIMPHONE1", "--protocol-version", "12.0")
     assert out.splitlines()[:3] == [
         "HTTP 403 Forbidden",
         "X-EAS-Access-State: Quarantined",
@@ -172,6 +172,7 @@ def test_json_output(alice, live_server):
             "status": 200,
             "access_state": "Allowed",
             "access_reason": "Global",
+            "reply": None,
         }
     ]
 
@@ -227,7 +228,7 @@ def run_eas(*args):
 def test_exit_status_from_the_command_line(alice, live_server):
     common = ("--url", live_server.url, "--user", "alice", "--password", "alice-secret")
     actions.set_org_settings(ADMIN, default_access_level="Block")
-    answered = run_eas(*common, "--device-id", "CLIPHONE")
+    answered = run_eas(*common, "--device-id", "CLIPHONE", "--protocol-version", "12.1")
     assert answered.returncode == 0, answered.stderr
     assert answered.stdout.splitlines()[:2] == ["HTTP 403 Forbidden", "X-EAS-Access-State: Blocked"]
 
@@ -238,3 +239,36 @@ def test_exit_status_from_the_command_line(alice, live_server):
     assert failed.stdout == ""
     [line] = failed.stderr.strip().splitlines()
     assert line.startswith("eas: error: cannot reach http://127.0.0.1:")
+
+
+def test_sync_shows_the_quarantine_notice_arriving(alice, live_server):
+    actions.set_org_settings(
+        ADMIN,
+        default_access_level="Quarantine",
+        discovery_window_minutes=0,
+        user_mail_insert="Ring the helpdesk on 1234.",
+    )
+    out = simulate(live_server, "--device-id", "SIMPHONE9", "--command", "Sync")
+    lines = out.splitlines()
+    assert lines[:3] == [
+        "HTTP 200 OK",
+        "X-EAS-Access-State: Quarantined",
+        "X-EAS-Access-Reason: Global",
+    ]
+    assert "<AirSync:Sync>" in lines
+    assert any("<Email:Subject>" in line and "waiting for approval" in line for line in lines)
+    assert "Ring the helpdesk on 1234." in out
+
+
+def test_a_blocked_device_shows_status_129(alice, live_server):
+    actions.set_org_settings(ADMIN, default_access_level="Block")
+    out = simulate(live_server, "--device-id", "SIMPHONE8", "--command", "Sync")
+    assert out.splitlines() == [
+        "HTTP 200 OK",
+        "X-EAS-Access-State: Blocked",
+        "X-EAS-Access-Reason: Global",
+        "X-MS-ASThrottle: Global",
+        "<AirSync:Sync>",
+        "  <AirSync:Status>129</AirSync:Status>",
+        "</AirSync:Sync>",
+    ]

@@ -35,6 +35,9 @@ class Contact:
     user_agent: str = ""
     eas_version: str = ""
     info: dict | None = None  # Settings:DeviceInformation, when the body carried it
+    # The model a User-Agent names (Apple-iPhone14C5/...): the device's model
+    # until DeviceInformation arrives, so that a rule on DeviceModel decides at once.
+    user_agent_model: str = ""
 
 
 def _field_limit(name: str) -> int:
@@ -49,6 +52,9 @@ def contact_changes(device: MobileDevice, contact: Contact) -> dict:
         "user_agent": contact.user_agent,
         "eas_version": contact.eas_version,
     }
+    reported = contact.info is not None or device.device_info_received
+    if contact.user_agent_model and not reported:
+        wanted["device_model"] = contact.user_agent_model
     for key, field_name in DEVICE_INFORMATION_FIELDS.items():
         if contact.info and contact.info.get(key):
             wanted[field_name] = contact.info[key]

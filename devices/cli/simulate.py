@@ -4,7 +4,11 @@ The request is what a phone sends: POST /Microsoft-Server-ActiveSync with the
 command and device in the query (plain, or the base64 form with --base64),
 Basic credentials, User-Agent and MS-ASProtocolVersion, and for Provision or
 Settings a WBXML body carrying DeviceInformation when --model, --os etc. are
-given. Any HTTP answer, 403 included, is a result (exit 0); only failing to
+given; FolderSync, Sync, GetItemEstimate and Ping send the body a phone would.
+For Sync, GetItemEstimate and Ping it first learns the Inbox by FolderSync, and
+Sync goes on as a new phone does (SyncKey 0, then the key it got), so the
+quarantine notice arrives as it would on the phone. A WBXML reply is printed
+decoded. Any HTTP answer, 403 included, is a result (exit 0); only failing to
 get one (connection refused, timeout, bad URL) is an error.
 """
 
@@ -17,7 +21,17 @@ import urllib.request
 from http import HTTPStatus
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from devices.eas import COMMANDS, build_base64_query, build_device_information_body
+from devices.eas import COMMANDS, EASParseError, build_base64_query, build_device_information_body
+from devices.eas import decode as decode_wbxml
+from devices.eas.client import (
+    find_text,
+    folder_sync_request,
+    get_item_estimate_request,
+    ping_request,
+    provision_request,
+    sync_request,
+    to_xml,
+)
 from devices.eas.query import COMMAND_CODES
 
 from . import CliError, add_verb
@@ -37,7 +51,11 @@ INFO_OPTIONS = {
     "info_user_agent": "user_agent",
 }
 REPORTING_COMMANDS = ("Provision", "Settings")
-FIELDS = ("url", "command", "device_id", "status", "access_state", "access_reason")
+FIELDS = ("url", "command", "device_id", "status", "access_state", "access_reason", "reply")
+WBXML = "application/vnd.ms-sync.wbxml"
+FOLDER_TYPE_INBOX = "2"
+NEEDS_INBOX = ("Sync", "GetItemEstimate", "Ping")
+PING_HEARTBEAT = 60  # the shortest heartbeat Exchange (and ECP) accepts
 
 
 def register(verbs) -> None:
@@ -106,8 +124,103 @@ def simulate_device(out, args) -> None:
         raise CliError(
             "DeviceInformation (--model, --os, ...) needs --command Provision or Settings."
         )
-    body = build_device_information_body(command, info) if info else b""
+    if info:
+        body = build_device_information_body(command, info)
+    elif command == "Provision":
+        body = provision_request()
+    else:
+        body = b""
 
+    def send(cmd: str, payload: bytes) -> tuple[int, dict, bytes]:
+        return _exchange(args, url, cmd, payload)
+
+    if command == "FolderSync":
+        body = folder_sync_request("0")
+    status, answer, content = None, {}, b""
+    if command in NEEDS_INBOX:
+        inbox = _learn_inbox(send)
+        if inbox is None:  # no Inbox to name (denied, or a standalone pass): as it is
+            status, answer, content = send(command, b"")
+        elif command == "Sync":
+            status, answer, content = send(command, sync_request(inbox, "0", version=_v(args)))
+            key = _sync_key(content)
+            if key:
+                status, answer, content = send(command, sync_request(inbox, key, version=_v(args)))
+        elif command == "GetItemEstimate":
+            primed = _sync_key(send("Sync", sync_request(inbox, "0", version=_v(args)))[2])
+            estimate = get_item_estimate_request(inbox, primed or "0", version=_v(args))
+            status, answer, content = send(command, estimate)
+        else:
+            # A held Ping answers after the heartbeat at most: wait for it.
+            args.timeout = max(args.timeout, PING_HEARTBEAT + 30)
+            status, answer, content = send(command, ping_request([inbox], PING_HEARTBEAT))
+    else:
+        status, answer, content = send(command, body)
+    reply = _decoded(answer, content)
+    row = {
+        "url": url,
+        "command": command,
+        "device_id": args.device_id,
+        "status": status,
+        "access_state": answer.get("X-EAS-Access-State") or None,
+        "access_reason": answer.get("X-EAS-Access-Reason") or None,
+        "reply": reply,
+    }
+    if args.format != "table":
+        render(out, [row], args.format, fields=FIELDS)
+        return
+    out.write(f"HTTP {status} {_reason_phrase(status)}".rstrip())
+    out.write(f"X-EAS-Access-State: {row['access_state'] or '-'}")
+    out.write(f"X-EAS-Access-Reason: {row['access_reason'] or '-'}")
+    for name in ("WWW-Authenticate", "Retry-After", "X-MS-ASThrottle"):
+        if answer.get(name):
+            out.write(f"{name}: {answer.get(name)}")
+    if reply:
+        out.write(reply)
+
+
+def _v(args) -> str:
+    return args.protocol_version
+
+
+def _learn_inbox(send):
+    """FolderSync from SyncKey 0, as a new phone does: the Inbox's ServerId, or None."""
+    _status, answer, content = send("FolderSync", folder_sync_request("0"))
+    root = _root(answer, content)
+    changes = root.find("FolderHierarchy:Changes") if root is not None else None
+    for add in changes.findall("FolderHierarchy:Add") if changes is not None else []:
+        if find_text(add, "FolderHierarchy:Type") == FOLDER_TYPE_INBOX:
+            return find_text(add, "FolderHierarchy:ServerId")
+    return None
+
+
+def _sync_key(content: bytes) -> str | None:
+    try:
+        root = decode_wbxml(content) if content else None
+    except EASParseError:
+        return None
+    if root is None:
+        return None
+    collection = root.find("AirSync:Collections")
+    collection = collection.find("AirSync:Collection") if collection is not None else None
+    return find_text(collection, "AirSync:SyncKey") if collection is not None else None
+
+
+def _root(answer, content: bytes):
+    if not content or WBXML not in (answer.get("Content-Type") or ""):
+        return None
+    try:
+        return decode_wbxml(content)
+    except EASParseError:
+        return None
+
+
+def _decoded(answer, content: bytes) -> str | None:
+    root = _root(answer, content)
+    return to_xml(root) if root is not None else None
+
+
+def _exchange(args, url: str, command: str, body: bytes) -> tuple[int, dict, bytes]:
     headers = {
         "User-Agent": args.user_agent,
         "Content-Type": "application/vnd.ms-sync.wbxml",
@@ -128,24 +241,7 @@ def simulate_device(out, args) -> None:
     request = urllib.request.Request(  # noqa: S310
         f"{url}?{query}", data=body, headers=headers, method="POST"
     )
-    status, answer = _send(request, args)
-    row = {
-        "url": url,
-        "command": command,
-        "device_id": args.device_id,
-        "status": status,
-        "access_state": answer.get("X-EAS-Access-State") or None,
-        "access_reason": answer.get("X-EAS-Access-Reason") or None,
-    }
-    if args.format != "table":
-        render(out, [row], args.format, fields=FIELDS)
-        return
-    out.write(f"HTTP {status} {_reason_phrase(status)}".rstrip())
-    out.write(f"X-EAS-Access-State: {row['access_state'] or '-'}")
-    out.write(f"X-EAS-Access-Reason: {row['access_reason'] or '-'}")
-    for name in ("WWW-Authenticate", "Retry-After"):
-        if answer.get(name):
-            out.write(f"{name}: {answer.get(name)}")
+    return _send(request, args)
 
 
 def _gate_url(url: str) -> str:
@@ -201,10 +297,10 @@ def _send(request, args) -> tuple[int, dict]:
         context.verify_mode = ssl.CERT_NONE
     try:
         with urllib.request.urlopen(request, timeout=args.timeout, context=context) as response:  # noqa: S310
-            return response.status, response.headers
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as answer:  # 4xx and 5xx are answers too
         with answer:
-            return answer.code, answer.headers
+            return answer.code, answer.headers, answer.read()
     except urllib.error.URLError as e:
         raise CliError(f"cannot reach {request.full_url.split('?')[0]}: {e.reason}") from None
     except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts, resets, junk

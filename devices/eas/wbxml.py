@@ -27,10 +27,8 @@ extensions, processing instructions, attributes) is absent from ActiveSync
 and rejected. So are inputs over ``MAX_BODY`` bytes and nesting deeper than
 ``MAX_DEPTH``, so a hostile body costs bounded time and memory.
 
-Tag names are ``"Namespace:Name"``, e.g. ``"Settings:Model"``. Code pages 14
-(Provision) and 18 (Settings) have full token tables, checked against
-MS-ASWBXML as mirrored by Z-Push's ``wbxmldefs.php`` and an independent Go
-implementation. A tag without a known name decodes as
+Tag names are ``"Namespace:Name"``, e.g. ``"Settings:Model"``. The code pages
+with token tables are in ``devices.eas.codepages``. A tag without a known name decodes as
 ``"Namespace:0xNN"`` (``"Page40:0x05"`` on an unknown page), and encodes
 back the same way, instead of failing.
 """
@@ -39,6 +37,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from devices.eas.codepages import (  # noqa: F401 - also read from here
+    CODE_PAGES,
+    PROVISION_PAGE,
+    PROVISION_TOKENS,
+    SETTINGS_PAGE,
+    SETTINGS_TOKENS,
+)
 from devices.eas.errors import EASParseError
 
 MAX_BODY = 64 * 1024
@@ -93,110 +98,7 @@ PAGE_NAMES = {
 }
 _PAGE_BY_NAME = {name: page for page, name in PAGE_NAMES.items()}
 
-PROVISION_PAGE = 14
-SETTINGS_PAGE = 18
-
-# Code page 14: Provision. 0x12 is unassigned.
-PROVISION_TOKENS = {
-    0x05: "Provision",
-    0x06: "Policies",
-    0x07: "Policy",
-    0x08: "PolicyType",
-    0x09: "PolicyKey",
-    0x0A: "Data",
-    0x0B: "Status",
-    0x0C: "RemoteWipe",
-    0x0D: "EASProvisionDoc",
-    0x0E: "DevicePasswordEnabled",
-    0x0F: "AlphanumericDevicePasswordRequired",
-    0x10: "DeviceEncryptionEnabled",  # also named RequireStorageCardEncryption
-    0x11: "PasswordRecoveryEnabled",
-    0x13: "AttachmentsEnabled",
-    0x14: "MinDevicePasswordLength",
-    0x15: "MaxInactivityTimeDeviceLock",
-    0x16: "MaxDevicePasswordFailedAttempts",
-    0x17: "MaxAttachmentSize",
-    0x18: "AllowSimpleDevicePassword",
-    0x19: "DevicePasswordExpiration",
-    0x1A: "DevicePasswordHistory",
-    0x1B: "AllowStorageCard",
-    0x1C: "AllowCamera",
-    0x1D: "RequireDeviceEncryption",
-    0x1E: "AllowUnsignedApplications",
-    0x1F: "AllowUnsignedInstallationPackages",
-    0x20: "MinDevicePasswordComplexCharacters",
-    0x21: "AllowWiFi",
-    0x22: "AllowTextMessaging",
-    0x23: "AllowPOPIMAPEmail",
-    0x24: "AllowBluetooth",
-    0x25: "AllowIrDA",
-    0x26: "RequireManualSyncWhenRoaming",
-    0x27: "AllowDesktopSync",
-    0x28: "MaxCalendarAgeFilter",
-    0x29: "AllowHTMLEmail",
-    0x2A: "MaxEmailAgeFilter",
-    0x2B: "MaxEmailBodyTruncationSize",
-    0x2C: "MaxEmailHTMLBodyTruncationSize",
-    0x2D: "RequireSignedSMIMEMessages",
-    0x2E: "RequireEncryptedSMIMEMessages",
-    0x2F: "RequireSignedSMIMEAlgorithm",
-    0x30: "RequireEncryptionSMIMEAlgorithm",
-    0x31: "AllowSMIMEEncryptionAlgorithmNegotiation",
-    0x32: "AllowSMIMESoftCerts",
-    0x33: "AllowBrowser",
-    0x34: "AllowConsumerEmail",
-    0x35: "AllowRemoteDesktop",
-    0x36: "AllowInternetSharing",
-    0x37: "UnapprovedInROMApplicationList",
-    0x38: "ApplicationName",
-    0x39: "ApprovedApplicationList",
-    0x3A: "Hash",
-    0x3B: "AccountOnlyRemoteWipe",
-}
-
-# Code page 18: Settings. 0x2A is unassigned.
-SETTINGS_TOKENS = {
-    0x05: "Settings",
-    0x06: "Status",
-    0x07: "Get",
-    0x08: "Set",
-    0x09: "Oof",
-    0x0A: "OofState",
-    0x0B: "StartTime",
-    0x0C: "EndTime",
-    0x0D: "OofMessage",
-    0x0E: "AppliesToInternal",
-    0x0F: "AppliesToExternalKnown",
-    0x10: "AppliesToExternalUnknown",
-    0x11: "Enabled",
-    0x12: "ReplyMessage",
-    0x13: "BodyType",
-    0x14: "DevicePassword",
-    0x15: "Password",
-    0x16: "DeviceInformation",
-    0x17: "Model",
-    0x18: "IMEI",
-    0x19: "FriendlyName",
-    0x1A: "OS",
-    0x1B: "OSLanguage",
-    0x1C: "PhoneNumber",
-    0x1D: "UserInformation",
-    0x1E: "EmailAddresses",
-    0x1F: "SmtpAddress",
-    0x20: "UserAgent",
-    0x21: "EnableOutboundSMS",
-    0x22: "MobileOperator",
-    0x23: "PrimarySmtpAddress",
-    0x24: "Accounts",
-    0x25: "Account",
-    0x26: "AccountId",
-    0x27: "AccountName",
-    0x28: "UserDisplayName",
-    0x29: "SendDisabled",
-    0x2B: "RightsManagementInformation",
-}
-
-_TOKENS = {PROVISION_PAGE: PROVISION_TOKENS, SETTINGS_PAGE: SETTINGS_TOKENS}
+_TOKENS = CODE_PAGES
 _TOKEN_BY_NAME = {
     page: {name: token for token, name in table.items()} for page, table in _TOKENS.items()
 }

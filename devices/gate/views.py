@@ -1,8 +1,12 @@
 """The gate's HTTP endpoints (DESIGN.md, "The gate").
 
-/Microsoft-Server-ActiveSync  standalone: decide and record; 200 or 403
+/Microsoft-Server-ActiveSync  standalone: decide, record and answer as a phone expects
 /eas/auth                     nginx auth_request: the same decision, headers only
 /eas/observe                  nginx mirror: read DeviceInformation from the body; 204
+/eas/answer                   nginx error_page for a denied request: the phone's answer
+
+What a denied phone is told (Status 129, the notice mailbox, "provision
+first") is devices.gate.answers; this module only decides.
 
 Every path runs the same steps: parse the query (400), check the Basic
 credentials (401), check that the login owns the mailbox (403), then look the
@@ -25,9 +29,10 @@ from django.views.decorators.csrf import csrf_exempt
 from devices import actions, hostile
 from devices.audit import Actor
 from devices.eas import COMMANDS, MAX_BODY, EASParseError, extract_device_information, parse_query
+from devices.eas.useragent import model_from_user_agent
 from devices.models import AccessState, AuditSource, MobileDevice, OrgSettings
 
-from . import credentials, outage
+from . import answers, credentials, outage
 
 PROTOCOL_VERSIONS = "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
 PROTOCOL_COMMANDS = ",".join(sorted(COMMANDS))
@@ -54,6 +59,12 @@ class Answer:
     reason: str = ""
     detail: str = ""
     degraded: bool = False  # answered from the outage cache (devices.gate.outage)
+    # What devices.gate.answers needs to speak to the phone:
+    command: str = ""
+    eas_version: str = ""
+    device: MobileDevice | None = None
+    body: bytes = b""  # the request body, when the decision read it
+    policy_key: int | None = None  # from a base64 query
 
     def response(self) -> HttpResponse:
         body = "" if self.status in (200, 204) else (self.detail or "denied") + "\n"
@@ -191,7 +202,7 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         state = AccessState.ALLOWED if allowed else AccessState.BLOCKED
         return Answer(200 if allowed else 403, str(state), REASON_PROBE)
 
-    info = None
+    info, body = None, b""
     if read_body and parsed.command in REPORTING_COMMANDS:
         try:
             body = _read_body(request)
@@ -208,6 +219,7 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         user_agent=user_agent,
         eas_version=eas_version,
         info=info or None,
+        user_agent_model=model_from_user_agent(user_agent),
     )
     mailbox, device = user.mailbox, found.device
     redecide = device is not None and (_discovery_over(device) or _held_decision_due(device))
@@ -222,7 +234,11 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
     else:
         actions.touch_last_seen(device)
     outage.note(*header, parsed, device.access_state, device.access_state_reason)
-    return _verdict(device, parsed.command)
+    answers.note_contact(parsed.command, device)
+    answer = _verdict(device, parsed.command)
+    answer.command, answer.eas_version, answer.device = parsed.command, eas_version, device
+    answer.body, answer.policy_key = body, parsed.policy_key
+    return answer
 
 
 def _unavailable(request, raw_query: str) -> Answer:
@@ -252,9 +268,9 @@ def activesync(request):
     query = request.META.get("QUERY_STRING", "")
     try:
         answer = decide_request(request, query, read_body=True, throttle_status=429)
+        return answers.respond(request, answer, standalone=True)
     except DATABASE_DOWN:
-        answer = _unavailable(request, query)
-    return answer.response()
+        return _unavailable(request, query).response()
 
 
 def _original_query(request) -> str | None:
@@ -298,3 +314,19 @@ def observe(request):
     if answer.status in (200, 403) and answer.state:
         answer.status = 204
     return answer.response()
+
+
+@csrf_exempt
+def answer(request):
+    """POST /eas/answer, nginx's error_page for a request auth_request denied: the
+    answer the phone understands (devices.gate.answers), decided once more."""
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    query = _original_query(request)
+    if query is None:
+        return Answer(400, detail="X-Original-URI is not an ActiveSync URI").response()
+    try:
+        decided = decide_request(request, query, read_body=True, throttle_status=401)
+        return answers.respond(request, decided, standalone=False)
+    except DATABASE_DOWN:
+        return _unavailable(request, query).response()

@@ -316,7 +316,9 @@ def gate_request(login, password, device_id, *, cmd="FolderSync", user=None, bod
     query = f"Cmd={cmd}&User={user or login}&DeviceId={device_id}&DeviceType=iPhone"
     headers = {
         "Authorization": f"Basic {token}",
-        "MS-ASProtocolVersion": "16.1",
+        # 12.0: the decision as a plain HTTP status (on 12.1+ a denied phone gets
+        # WBXML answers instead: tests/test_gate_answers.py).
+        "MS-ASProtocolVersion": "12.0",
         "User-Agent": "Apple-iPhone15C2/2104.61",
         "Content-Type": "application/vnd.ms-sync.wbxml",
     }

@@ -157,7 +157,7 @@ def build_world(devices: int) -> World:
                 device_key=device_id.lower(),
                 device_type="iPhone",
                 user_agent="Apple-iPhone15C2/2104.61",
-                eas_version="16.1",
+                eas_version="12.0",  # as gate_request sends: no write for a changed version
                 access_state=state,
                 access_state_reason=reason,
                 first_seen=yesterday,

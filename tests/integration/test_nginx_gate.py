@@ -3,6 +3,7 @@
     device (this test) --TLS--> nginx --auth_request--> ECP /eas/auth      (live_server)
                                       --mirror-------> ECP /eas/observe
                                       --proxy_pass---> stand-in EAS server (a thread here)
+                                      --error_page 403-> ECP /eas/answer (a denied phone's answer)
 
 The nginx configuration is deploy/nginx/ecp-gate.conf itself, with only its
 addresses, ports and certificate paths replaced, and it includes the same
@@ -31,10 +32,13 @@ from django.core.management import call_command
 
 from devices import actions, evaluation
 from devices.audit import Actor
-from devices.eas import build_base64_query, build_device_information_body
+from devices.eas import build_base64_query, build_device_information_body, decode, status
+from devices.eas.client import find_text, folder_sync_request, ping_request, sync_request
+from devices.gate import notice
 from devices.gate import views as gate_views
 from devices.models import AuditSource, MobileDevice
 from tests.conftest import need_service
+from tests.wbxml_reference import ours_as_reference, reference_tree
 
 pytestmark = pytest.mark.integration
 
@@ -225,20 +229,22 @@ class Nginx:
         login="alice",
         password="alice-secret",
         user_agent="Apple-iPhone14C2/2104.61",
+        path=GATE,
+        version="14.1",
     ):
         connection = http.client.HTTPSConnection(
             "127.0.0.1", self.port, context=self.context, timeout=30
         )
         headers = {
             "User-Agent": user_agent,
-            "MS-ASProtocolVersion": "14.1",
+            "MS-ASProtocolVersion": version,
             "Content-Type": "application/vnd.ms-sync.wbxml",
         }
         if login is not None:
             token = base64.b64encode(f"{login}:{password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         try:
-            connection.request(method, f"{GATE}?{query}" if query else GATE, body, headers)
+            connection.request(method, f"{path}?{query}" if query else path, body, headers)
             response = connection.getresponse()
             return response.status, dict(response.getheaders()), response.read()
         finally:
@@ -277,11 +283,25 @@ def poll(predicate, timeout=5.0):
     return predicate()
 
 
+def no_decision_headers(headers):
+    """ECP's X-EAS-Access-* headers are for nginx, never for the device."""
+    return not [name for name in headers if name.lower().startswith("x-eas-access")]
+
+
+def wbxml(status_code, headers, body):
+    """A WBXML answer from ECP, read by devices.eas and, the same, by libwbxml."""
+    assert status_code == 200, body
+    assert headers["Content-Type"] == "application/vnd.ms-sync.wbxml"
+    assert no_decision_headers(headers)
+    root = decode(body)
+    assert ours_as_reference(root) == reference_tree(body)
+    return root
+
+
 def test_an_allowed_device_reaches_the_eas_server(alice, nginx, eas_server):
     status, headers, body = nginx.request("POST", plain("FolderSync"), b"\x03\x01\x6a\x00")
     assert (status, body) == (200, UPSTREAM_BODY)
-    assert headers["X-EAS-Access-State"] == "Allowed"
-    assert headers["X-EAS-Access-Reason"] == "Global"
+    assert no_decision_headers(headers)
     [(method, path, upstream_headers, upstream_body)] = reached_upstream(eas_server, "NGINXPHONE1")
     assert (method, upstream_body) == ("POST", b"\x03\x01\x6a\x00")
     assert path == f"{GATE}?{plain('FolderSync')}"
@@ -289,22 +309,71 @@ def test_an_allowed_device_reaches_the_eas_server(alice, nginx, eas_server):
     assert MobileDevice.objects.get().access_state == "Allowed"
 
 
-def test_a_quarantined_devices_folder_sync_never_reaches_the_eas_server(alice, nginx, eas_server):
-    actions.set_org_settings(ADMIN, default_access_level="Quarantine", discovery_window_minutes=0)
-    status, headers, _ = nginx.request("POST", plain("FolderSync"))
-    assert status == 403
-    assert (headers["X-EAS-Access-State"], headers["X-EAS-Access-Reason"]) == (
-        "Quarantined",
-        "Global",
+def test_a_quarantined_phone_gets_the_notice_mailbox_from_ecp(alice, nginx, eas_server):
+    actions.set_org_settings(
+        ADMIN,
+        default_access_level="Quarantine",
+        discovery_window_minutes=0,
+        user_mail_insert="Ring 1234.",
     )
+    root = wbxml(*nginx.request("POST", plain("FolderSync"), folder_sync_request("0")))
+    add = root.find("FolderHierarchy:Changes").find("FolderHierarchy:Add")
+    assert find_text(add, "FolderHierarchy:Type") == "2"
+    folder = find_text(add, "FolderHierarchy:ServerId")
+    root = wbxml(*nginx.request("POST", plain("Sync"), sync_request(folder, "0")))
+    key = find_text(root, "AirSync:Collections", "AirSync:Collection", "AirSync:SyncKey")
+    root = wbxml(*nginx.request("POST", plain("Sync"), sync_request(folder, key)))
+    data = root.find("AirSync:Collections").find("AirSync:Collection").find("AirSync:Commands")
+    data = data.find("AirSync:Add").find("AirSync:ApplicationData")
+    assert "waiting for approval" in find_text(data, "Email:Subject")
+    assert "Ring 1234." in find_text(data, "AirSyncBase:Body", "AirSyncBase:Data")
+    assert MobileDevice.objects.get().access_state == "Quarantined"
     assert reached_upstream(eas_server, "NGINXPHONE1") == []
     # It may still report itself.
     status, headers, body = nginx.request("POST", plain("Provision"))
     assert (status, body) == (200, UPSTREAM_BODY)
-    assert headers["X-EAS-Access-State"] == "Quarantined"
     assert [seen[1] for seen in reached_upstream(eas_server, "NGINXPHONE1")] == [
         f"{GATE}?{plain('Provision')}"
     ]
+
+
+def test_a_quarantined_phones_ping_is_held_by_ecp_not_spun(alice, nginx, eas_server, settings):
+    settings.ECP_NOTICE_HOLD_SECONDS = 1
+    settings.ECP_NOTICE_POLL_SECONDS = 0.2
+    actions.set_org_settings(ADMIN, default_access_level="Quarantine", discovery_window_minutes=0)
+    started = time.monotonic()
+    root = wbxml(*nginx.request("POST", plain("Ping"), ping_request([notice.INBOX_ID])))
+    assert time.monotonic() - started >= 1
+    assert find_text(root, "Ping:Status") == str(status.Ping.HEARTBEAT_EXPIRED)
+    assert reached_upstream(eas_server, "NGINXPHONE1") == []
+
+
+@pytest.mark.parametrize("path", [GATE, GATE.lower(), GATE.upper()])
+def test_a_blocked_phone_gets_status_129_through_nginx(alice, nginx, eas_server, path):
+    actions.set_org_settings(ADMIN, default_access_level="Block")
+    code, headers, body = nginx.request("POST", plain("Sync"), sync_request("1", "0"), path=path)
+    root = wbxml(code, headers, body)
+    assert find_text(root, "AirSync:Status") == "129"
+    assert headers["X-MS-ASThrottle"] == "Global"
+    # EAS 12.1: a plain 403.
+    code, headers, _ = nginx.request("POST", plain("Sync"), path=path, version="12.1")
+    assert code == 403
+    assert no_decision_headers(headers)
+    assert eas_server.seen == []
+
+
+def test_an_allowed_phone_on_the_lower_case_path_reaches_the_eas_server(alice, nginx, eas_server):
+    status_code, _, body = nginx.request("POST", plain("Sync"), path=GATE.lower())
+    assert (status_code, body) == (200, UPSTREAM_BODY)
+    assert len(reached_upstream(eas_server, "NGINXPHONE1")) == 1
+
+
+def test_a_host_ecp_rejects_is_a_server_configuration_error(alice, nginx, eas_server, settings):
+    settings.ALLOWED_HOSTS = ["only.example.org"]
+    status_code, headers, body = nginx.request("POST", plain("Sync"))
+    assert (status_code, body) == (500, b"server configuration error\n")
+    assert "Retry-After" not in headers
+    assert eas_server.seen == []
 
 
 def test_mirrored_provision_body_fills_device_information(alice, nginx, eas_server):
@@ -328,7 +397,8 @@ def test_base64_queries_are_decided_and_mirrored_too(alice, nginx, eas_server):
     body = build_device_information_body("Provision", {"model": "SM-S918B", "os": "Android 14"})
     query = build_base64_query("Provision", "B64PHONE", "Android")
     status, headers, _ = nginx.request("POST", query, body)
-    assert (status, headers["X-EAS-Access-State"]) == (200, "Allowed")
+    assert status == 200
+    assert no_decision_headers(headers)
     assert poll(lambda: MobileDevice.objects.filter(device_model="SM-S918B").exists())
 
 
@@ -360,8 +430,9 @@ def test_bad_credentials_get_a_basic_challenge_from_nginx(alice, nginx, eas_serv
 
 
 def test_a_request_that_is_not_activesync_is_400(alice, nginx, eas_server):
-    status, _, _ = nginx.request("POST", plain("Frobnicate"))
+    status, headers, _ = nginx.request("POST", plain("Frobnicate"))
     assert status == 400
+    assert "Retry-After" not in headers
     assert eas_server.seen == []
     assert not MobileDevice.objects.exists()
 
@@ -373,7 +444,7 @@ def test_options_reaches_the_eas_server_without_credentials(alice, nginx, eas_se
 
 
 def test_the_eas_endpoints_are_internal(alice, nginx, eas_server):
-    for path in ("/eas/auth", "/eas/observe"):
+    for path in ("/eas/auth", "/eas/observe", "/eas/answer"):
         connection = http.client.HTTPSConnection(
             "127.0.0.1", nginx.port, context=nginx.context, timeout=10
         )
@@ -412,10 +483,11 @@ def test_simulate_device_through_nginx(alice, nginx, eas_server):
         *("--command", "Provision", "--model", "Pixel 8", "--os", "Android 15"),
         stdout=out,
     )
+    # nginx keeps ECP's decision headers from devices, simulated ones included.
     assert out.getvalue().splitlines() == [
         "HTTP 200 OK",
-        "X-EAS-Access-State: Allowed",
-        "X-EAS-Access-Reason: Global",
+        "X-EAS-Access-State: -",
+        "X-EAS-Access-Reason: -",
     ]
     assert len(reached_upstream(eas_server, "CLIVIANGINX")) == 1
     assert poll(lambda: MobileDevice.objects.filter(device_model="Pixel 8").exists())

@@ -117,7 +117,7 @@ SETTINGS_REQUEST = (
         (18, 0x21, "Settings:EnableOutboundSMS"),
         (18, 0x22, "Settings:MobileOperator"),
         (14, 0x12, "Provision:0x12"),  # unassigned
-        (0, 0x05, "AirSync:0x05"),  # page without a table here
+        (1, 0x05, "Contacts:0x05"),  # page without a table here
         (40, 0x3F, "Page40:0x3F"),  # unknown page
     ],
 )
@@ -251,7 +251,7 @@ def test_multibyte_lengths():
 
 def test_public_id_as_multibyte_integer():
     data = b"\x03\x81\x01\x6a\x00\x45\x01"
-    assert decode(data).tag == "AirSync:0x05"
+    assert decode(data).tag == "AirSync:Sync"
 
 
 # --- malformed documents -----------------------------------------------------------------
@@ -306,7 +306,7 @@ def test_malformed_wbxml_rejected(data, why):
 
 def test_max_depth_is_allowed():
     data = body(b"\x45" * MAX_DEPTH + b"\x01" * MAX_DEPTH)
-    assert decode(data).tag == "AirSync:0x05"
+    assert decode(data).tag == "AirSync:Sync"
 
 
 def info_body(*set_children: bytes) -> bytes:
