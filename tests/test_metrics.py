@@ -224,6 +224,28 @@ def test_denied_devices_are_counted_by_their_state(alice):
     assert after - (before or 0) == 1
 
 
+def test_nginx_asking_for_the_phones_answer_is_the_endpoint_answer(alice):
+    sync(device_id="BLOCKME")
+    actions.block_device(SYSTEM, alice, "BLOCKME")
+    before = scrape()
+    Client().post(
+        "/eas/answer",
+        b"",
+        content_type="application/vnd.ms-sync.wbxml",
+        headers={
+            "Authorization": basic("alice", "alice-secret"),
+            "MS-ASProtocolVersion": "14.1",
+            "User-Agent": "Apple-iPhone14C2/2104.61",
+            "X-Original-URI": f"{GATE}?Cmd=Sync&User=alice&DeviceId=BLOCKME&DeviceType=iPhone",
+            "X-Original-Method": "POST",
+        },
+    )
+    after = scrape()
+    labels = {"endpoint": "answer", "decision": "Blocked"}
+    count = value(after, "ecp_gate_requests_total", **labels)
+    assert count - (value(before, "ecp_gate_requests_total", **labels) or 0) == 1
+
+
 def test_other_paths_are_not_counted(alice):
     before = scrape()
     Client().get("/healthz")
