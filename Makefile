@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where gunicorn's workers keep their Prometheus counters (gunicorn.conf.py clears it at start).
+METRICS_DIR ?= $(or $(PROMETHEUS_MULTIPROC_DIR),$(CURDIR)/var/prometheus)
 
 .PHONY: run test lint format venv dev-venv migrate clean soak bench bench-full bench-tools
 
@@ -35,7 +37,9 @@ run: venv migrate
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py eas seed-demo --if-empty
 	@echo "Control panel: http://$(HOST):$(PORT)/"
-	$(VENV)/bin/gunicorn ecp.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	@echo "Metrics (from this host): http://$(HOST):$(PORT)/metrics"
+	PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(VENV)/bin/gunicorn ecp.wsgi -c gunicorn.conf.py \
+		--bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
 lint: dev-venv
 	$(VENV)/bin/ruff check .

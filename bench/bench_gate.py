@@ -143,6 +143,11 @@ class Server:
             *shlex.split(setting), "--error-logfile", "-", "--log-level", "warning",
         ]  # fmt: skip
         env = common.server_env(database)
+        if settings_module != "bench.nometrics_settings":
+            # As deployed (docs/METRICS.md): each worker's counters in files, summed at scrape.
+            metrics_dir = log.with_suffix(".prometheus")
+            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+            command[2:2] = ["-c", str(common.REPO / "gunicorn.conf.py")]
         if settings_module:
             env.update(DJANGO_SETTINGS_MODULE=settings_module, PYTHONPATH=str(common.REPO))
         self.process = common.start(command, env=env, log=log)
@@ -179,7 +184,10 @@ def measure(server: Server, auth: str, args, *, duration: int, new_devices: bool
 
 def run_setting(database, setting, auth, args, *, runs, duration, new_devices) -> list[dict]:
     log = common.VAR / f"gunicorn-{common.free_port()}.log"
-    server = Server(database, setting, log, "bench.whatif_settings" if args.whatif else "")
+    settings_module = "bench.whatif_settings" if args.whatif else ""
+    if args.without_metrics:
+        settings_module = "bench.nometrics_settings"
+    server = Server(database, setting, log, settings_module)
     try:
         # Warm-up: every worker opens its database connection and reads the cache.
         wrk(server.url, "bench/gate_post.lua", [KNOWN_PATH, auth, USER_AGENT],
@@ -225,6 +233,11 @@ def main() -> None:
         "--whatif",
         action="store_true",
         help="serve with bench/whatif_settings.py (no per-request connection health check)",
+    )
+    parser.add_argument(
+        "--without-metrics",
+        action="store_true",
+        help="serve without the gate's metrics middleware (bench/nometrics_settings.py)",
     )
     parser.add_argument("--json", help="append the result to this JSON-lines file")
     args = parser.parse_args()

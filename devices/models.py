@@ -140,6 +140,19 @@ class DirectoryGroup(models.Model):
         super().save(*args, **kwargs)
 
 
+class DirectorySync(models.Model):
+    """When `eas sync-directory` (the CLI or the beat task) last succeeded: one row, pk=1.
+
+    In the database, not in a process, so that /metrics in any gunicorn worker
+    reads what a Celery worker or a cron job did (ecp_directory_sync_last_success_timestamp).
+    """
+
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Directory sync (last success {self.last_success_at or 'never'})"
+
+
 class MailboxQuerySet(models.QuerySet):
     def by_identity(self, identity: str) -> "Mailbox | None":
         """The mailbox named by an alias, a primary SMTP address or DOMAIN\\alias."""

@@ -47,6 +47,22 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def envnetworks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of addresses and CIDR networks; "none" for an empty list."""
+    import ipaddress
+
+    raw = os.environ.get(name)
+    if raw is not None and raw.strip().lower() == "none":
+        return []
+    items = envlist(name, default)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an address or a network") from None
+    return items
+
+
 def database_from_url(url: str) -> dict:
     """Turn postgres://user:pass@host:port/name into a DATABASES entry."""
     from urllib.parse import unquote, urlsplit

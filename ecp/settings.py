@@ -7,7 +7,16 @@ Celery tasks run in-process after commit. See README "Configuration".
 from datetime import timedelta
 from pathlib import Path
 
-from .env import ConfigError, database_from_url, envbool, envint, envlist, envstr, secret_key
+from .env import (
+    ConfigError,
+    database_from_url,
+    envbool,
+    envint,
+    envlist,
+    envnetworks,
+    envstr,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("ECP_VAR_DIR", str(BASE_DIR / "var")))
@@ -40,7 +49,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "devices.gate.hosts.RejectedHostIsAConfigurationError",  # first: before any get_host()
+    "devices.metrics.GateMetricsMiddleware",  # first: it times the whole stack for the gate
+    # Before any get_host() (the metrics middleware above reads only the path).
+    "devices.gate.hosts.RejectedHostIsAConfigurationError",
     "django.middleware.security.SecurityMiddleware",
     "ecp.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -248,7 +259,9 @@ ECP_BEHIND_TLS_PROXY = envbool("ECP_BEHIND_TLS_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if ECP_BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = envbool("ECP_SSL_REDIRECT", False)
 # nginx's auth_request and mirror, and health probes, reach ECP over loopback http.
-SECURE_REDIRECT_EXEMPT = [r"^eas/", r"^Microsoft-Server-ActiveSync", r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [
+    *(r"^eas/", r"^Microsoft-Server-ActiveSync", r"^healthz$", r"^readyz$", r"^metrics$")
+]
 SECURE_HSTS_SECONDS = envint("ECP_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("ECP_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = envbool("ECP_HSTS_PRELOAD", False)
@@ -262,6 +275,12 @@ CSRF_COOKIE_HTTPONLY = True  # forms carry the token; no script reads the cookie
 # Lax, not Strict: following the link in a notification mail keeps the session.
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# GET /metrics (docs/METRICS.md): from these addresses or networks ("none": from none),
+# or from anywhere with `Authorization: Bearer <ECP_METRICS_TOKEN>` (unset: no token works).
+# Behind a trusted proxy (ECP_TRUSTED_PROXIES) the address is the client's X-Real-IP.
+ECP_METRICS_ALLOWED = envnetworks("ECP_METRICS_ALLOWED", ["127.0.0.0/8", "::1"])
+ECP_METRICS_TOKEN = envstr("ECP_METRICS_TOKEN", "")
 
 # The gate fails closed when PostgreSQL is down (503). Opt in (seconds > 0) to let devices
 # it allowed within that time keep syncing during an outage (devices/gate/outage.py).

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from devices import health, sent_mail
+from devices import health, metrics, sent_mail
 from devices.gate import views as gate
 from devices.views import auth
 
@@ -18,6 +18,7 @@ ACTIVESYNC_ROUTE = (
 urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("metrics", metrics.metrics),
     re_path(ACTIVESYNC_ROUTE, gate.activesync),
     path("eas/auth", gate.auth_request),
     path("eas/observe", gate.observe),

@@ -210,3 +210,22 @@ def resend(notification: Notification) -> Notification:
         raise ValueError(f"a {row.get_status_display().lower()} mail cannot be resent")
     queue_after_commit([target.pk])
     return target
+
+
+# --- monitoring (/metrics) -------------------------------------------------------------
+
+# Every outbox row is a mail for now; webhooks (DESIGN.md) will be a channel of their own.
+CHANNEL_MAIL = "mail"
+# Waiting to go out: queued, or claimed by a worker and not yet answered by SMTP. Held
+# rows wait for the admin digest on purpose and are not a backlog.
+BACKLOG = (Status.PENDING, Status.SENDING)
+
+
+def backlog_by_channel() -> dict[str, int]:
+    """Rows waiting to be delivered, per channel (one indexed count)."""
+    return {CHANNEL_MAIL: Notification.objects.filter(status__in=BACKLOG).count()}
+
+
+def failed_count() -> int:
+    """Rows delivery gave up on (a re-send from the sent-mail page takes one back)."""
+    return Notification.objects.filter(status=Status.FAILED).count()

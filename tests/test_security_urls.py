@@ -34,6 +34,11 @@ ELSEWHERE = {
 PUBLIC_OR_TECHNICAL = {
     "healthz": ("/healthz", 200, "liveness probe: no data, no database"),
     "readyz": ("/readyz", 200, "readiness probe: says only whether the database answers"),
+    "metrics": (
+        "/metrics",
+        200,  # the test client is 127.0.0.1; other addresses and tokens: tests/test_metrics.py
+        "Prometheus: loopback (ECP_METRICS_ALLOWED) or a bearer token only, no personal data",
+    ),
     ACTIVESYNC_ROUTE: (
         "/Microsoft-Server-ActiveSync",
         405,  # GET; POST needs Basic credentials (tests/test_gate_auth.py)

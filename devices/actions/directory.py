@@ -15,10 +15,11 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from ..audit import Actor, record
 from ..directory.entries import Entry
-from ..models import AuditSource, DirectoryGroup, Mailbox, MobileDevice
+from ..models import AuditSource, DirectoryGroup, DirectorySync, Mailbox, MobileDevice
 from ..permissions import HELP_DESK_GROUP, ORG_MANAGEMENT_GROUP
 from .base import CHUNK, ActionError, AuditAfter, Result, lock
 from .policies import resolve_policies
@@ -257,6 +258,11 @@ def sync_directory(
             )
         if not dry_run:
             _apply(actor, plan, counts)
+            # For monitoring (ecp_directory_sync_last_success_timestamp): in the database,
+            # so that every process reads what the beat task or the CLI did.
+            DirectorySync.objects.update_or_create(
+                pk=1, defaults={"last_success_at": timezone.now()}
+            )
     return counts
 
 
