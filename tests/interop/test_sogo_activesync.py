@@ -25,7 +25,7 @@ then SOGo's folder tag is "-1", the same as the key it gives a new device, so
 each Sync answers "no changes" and the device never sees the Inbox's mail. That
 happens with or without ECP in front. SOGo itself sends ENABLE QRESYNC when it
 counts or searches the folder, for example on a GetItemEstimate. So the client
-asks for an estimate before its first real Sync, as EAS clients do. Set
+asks for an estimate before its first real Sync, as many EAS clients do. Set
 ECP_INTEROP_DEBUG=1 to turn on SOGo's EAS and IMAP debug logs, and
 ECP_INTEROP_KEEP=1 to keep them.
 """
