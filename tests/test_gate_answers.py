@@ -377,6 +377,113 @@ def test_before_12_1_a_quarantined_phone_gets_403(alice):
     assert phone("Sync", sync_request(notice.INBOX_ID), version="12.0").status_code == 403
 
 
+# --- allowed, at the standalone endpoint, which serves no mailbox ----------------------
+
+
+def allow_all():
+    actions.set_org_settings(ADMIN, default_access_level="Allow")
+
+
+def request_body(cmd, version):
+    return {
+        "FolderSync": lambda: folder_sync_request("0"),
+        "Sync": lambda: sync_request("mail-inbox", "0", version=version),
+        "GetItemEstimate": lambda: get_item_estimate_request("mail-inbox", "1", version=version),
+        "Ping": lambda: ping_request(["mail-inbox"], 480),
+    }.get(cmd, lambda: b"")()
+
+
+SERVER_ERRORS = [
+    ("FolderSync", status.FolderSync.SERVER_ERROR),
+    ("Sync", status.Sync.SERVER_ERROR),
+    ("Ping", status.Ping.SERVER_ERROR),
+    ("FolderCreate", status.FolderChange.SERVER_ERROR),
+    ("FolderDelete", status.FolderChange.SERVER_ERROR),
+    ("FolderUpdate", status.FolderChange.SERVER_ERROR),
+    ("ItemOperations", status.ItemOperations.SERVER_ERROR),
+    ("ResolveRecipients", status.ResolveRecipients.SERVER_ERROR),
+    ("Search", status.Search.SERVER_ERROR),
+]
+WITHOUT_A_SERVER_ERROR = [
+    "GetItemEstimate",
+    "MoveItems",
+    "MeetingResponse",
+    "SendMail",
+    "SmartReply",
+    "SmartForward",
+    "ValidateCert",
+]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("cmd", "code"), SERVER_ERRORS)
+def test_allowed_standalone_gets_its_commands_server_error(alice, version, cmd, code):
+    allow_all()
+    response = phone(cmd, request_body(cmd, version), version=version)
+    root = read(response)
+    assert root.tag == RESPONSE_ROOTS[cmd]
+    assert status_of(root) == code
+    assert (response["X-EAS-Access-State"], response["X-EAS-Access-Reason"]) == (
+        "Allowed",
+        "Global",
+    )
+    assert MobileDevice.objects.get().access_state == "Allowed"
+
+
+@pytest.mark.parametrize("version", MODERN)
+@pytest.mark.parametrize("cmd", WITHOUT_A_SERVER_ERROR)
+def test_allowed_standalone_from_14_others_get_retry_later(alice, version, cmd):
+    allow_all()
+    root = read(phone(cmd, request_body(cmd, version), version=version))
+    assert root.tag == RESPONSE_ROOTS[cmd]
+    assert status_of(root) == status.Common.SERVER_ERROR_RETRY_LATER == 111
+
+
+@pytest.mark.parametrize("cmd", [*WITHOUT_A_SERVER_ERROR, "GetAttachment"])
+def test_allowed_standalone_before_14_without_a_status_is_503(alice, cmd):
+    allow_all()
+    response = phone(cmd, version="12.1")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "3600"
+    assert response["Content-Type"].startswith("text/plain")
+    assert b"serves no mailbox" in response.content
+    assert response["X-EAS-Access-State"] == "Allowed"
+
+
+@pytest.mark.parametrize("version", MODERN)
+def test_allowed_standalone_get_attachment_is_503(alice, version):
+    allow_all()
+    response = phone("GetAttachment", version=version)
+    assert (response.status_code, response["Retry-After"]) == (503, "3600")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("cmd", [*COMMANDS, "FolderCreate", "SmartReply", "GetAttachment"])
+def test_the_standalone_endpoint_never_sends_an_empty_200(alice, version, cmd):
+    allow_all()
+    response = phone(cmd, request_body(cmd, version), version=version)
+    assert response.content, f"{cmd} {version}: {response.status_code} with no body"
+    if response.status_code == 200:
+        read(response)  # WBXML that ECP and libwbxml both read
+
+
+def test_behind_nginx_an_allowed_device_still_passes(alice):
+    allow_all()
+    token = base64.b64encode(b"alice:alice-secret").decode()
+    response = Client().get(
+        "/eas/auth",
+        headers={
+            "Authorization": f"Basic {token}",
+            "MS-ASProtocolVersion": "14.1",
+            "User-Agent": IPHONE,
+            "X-Original-URI": f"{GATE}?Cmd=FolderSync&User=alice&DeviceId=NGINX2&DeviceType=iPhone",
+            "X-Original-Method": "POST",
+        },
+    )
+    assert (response.status_code, response.content) == (200, b"")
+    assert response["X-EAS-Access-State"] == "Allowed"
+
+
 # --- Provision and Settings at the standalone endpoint ----------------------------------
 
 

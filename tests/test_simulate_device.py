@@ -54,10 +54,14 @@ def closed_port() -> int:
 
 def test_an_allowed_device(alice, live_server):
     out = simulate(live_server, "--device-id", "SIMPHONE1", "--device-type", "iPhone")
+    # The standalone endpoint serves no mailbox: FolderSync's own server error.
     assert out.splitlines() == [
         "HTTP 200 OK",
         "X-EAS-Access-State: Allowed",
         "X-EAS-Access-Reason: Global",
+        "<FolderHierarchy:FolderSync>",
+        "  <FolderHierarchy:Status>6</FolderHierarchy:Status>",
+        "</FolderHierarchy:FolderSync>",
     ]
     device = MobileDevice.objects.get()
     assert (device.mailbox, device.device_id, device.device_type) == (alice, "SIMPHONE1", "iPhone")
@@ -172,7 +176,9 @@ def test_json_output(alice, live_server):
             "status": 200,
             "access_state": "Allowed",
             "access_reason": "Global",
-            "reply": None,
+            "reply": "<FolderHierarchy:FolderSync>\n"
+            "  <FolderHierarchy:Status>6</FolderHierarchy:Status>\n"
+            "</FolderHierarchy:FolderSync>",
         }
     ]
 

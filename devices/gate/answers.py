@@ -1,8 +1,11 @@
 """What the phone is told, once the gate has decided (DESIGN.md, "A denial is an
 answer the phone understands").
 
-    Allowed             standalone Provision/Settings: a real WBXML answer;
-                        everything else passes (nginx sends it to the EAS server)
+    Allowed             behind nginx: passes (nginx sends it to the EAS server);
+                        standalone Provision/Settings: a real WBXML answer;
+                        standalone, anything else: HTTP 200 with the command's
+                        own server-error status (the standalone endpoint
+                        serves no mailbox; never an empty 200)
     Blocked             EAS 14.0+: the command's own response with Status 129
                         (DeviceIsBlockedForThisUser) and X-MS-ASThrottle naming
                         the reason; older versions: HTTP 403
@@ -55,7 +58,7 @@ def respond(request, answer, *, standalone: bool) -> HttpResponse:
             response = answer.response()
             response.status_code, response["Retry-After"] = 503, "5"
             return response
-        return answer.response()
+        return _not_served(answer)
     if answer.status != 403:
         return answer.response()
     state = answer.state
@@ -89,6 +92,41 @@ def respond(request, answer, *, standalone: bool) -> HttpResponse:
         response.status_code = reply.http_status
         return response
     return _wbxml(answer, reply.body)
+
+
+# --- allowed at the standalone endpoint, which serves no mailbox -----------------------
+
+# Command -> its own "server error" status, valid from EAS 2.5/12.0 on: the phone
+# keeps its account and retries later (docs/PHONE_ANSWERS.md says why).
+SERVER_ERRORS = {
+    "Sync": status.Sync.SERVER_ERROR,
+    "FolderSync": status.FolderSync.SERVER_ERROR,
+    "FolderCreate": status.FolderChange.SERVER_ERROR,
+    "FolderDelete": status.FolderChange.SERVER_ERROR,
+    "FolderUpdate": status.FolderChange.SERVER_ERROR,
+    "Ping": status.Ping.SERVER_ERROR,
+    "ItemOperations": status.ItemOperations.SERVER_ERROR,
+    "ResolveRecipients": status.ResolveRecipients.SERVER_ERROR,
+    "Search": status.Search.SERVER_ERROR,
+}
+NOT_SERVED = "this endpoint decides device access only and serves no mailbox"
+NOT_SERVED_RETRY_AFTER = "3600"
+
+
+def _not_served(answer) -> HttpResponse:
+    """An allowed device's command at the standalone endpoint: a real answer that
+    says "server error, try later", never an empty 200."""
+    command = answer.command
+    code = SERVER_ERRORS.get(command)
+    if code is None and _from(answer.eas_version, "14.0") and command in RESPONSE_ROOTS:
+        code = status.Common.SERVER_ERROR_RETRY_LATER
+    if code is None:
+        # GetAttachment, the 2.5-only commands, and before 14.0 those without a
+        # server-error status of their own: no WBXML answer exists.
+        response = _plain(answer, 503, NOT_SERVED)
+        response["Retry-After"] = NOT_SERVED_RETRY_AFTER
+        return response
+    return _wbxml(answer, status_response(command, code))
 
 
 # --- provisioning -------------------------------------------------------------------

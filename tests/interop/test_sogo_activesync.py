@@ -17,10 +17,17 @@ SOGo 5.8 answers Provision with "no policy" (Policy Status 2, no PolicyKey),
 which pyactivesync refuses (ProvisionError); the client then goes on
 unprovisioned, as SOGo allows.
 
-Not covered yet: a real mail delivered by Dovecot syncing after Allow. SOGo 5.8
-gave a brand-new device's Inbox the SyncKey "-1" and then empty Syncs in this
-set-up, also without ECP in front, so that step is left out rather than made
-to pass by accident.
+After Allow, a mail that Dovecot's own delivery agent (dovecot-lda) puts into
+the INBOX reaches the same client. SOGo 5.8 builds a mail folder's sync state
+from the IMAP HIGHESTMODSEQ. Dovecot reports HIGHESTMODSEQ on a plain SELECT only
+once some client has enabled CONDSTORE/QRESYNC on that mailbox (RFC 7162). Until
+then SOGo's folder tag is "-1", the same as the key it gives a new device, so
+each Sync answers "no changes" and the device never sees the Inbox's mail. That
+happens with or without ECP in front. SOGo itself sends ENABLE QRESYNC when it
+counts or searches the folder, for example on a GetItemEstimate. So the client
+asks for an estimate before its first real Sync, as many EAS clients do. Set
+ECP_INTEROP_DEBUG=1 to turn on SOGo's EAS and IMAP debug logs, and
+ECP_INTEROP_KEEP=1 to keep them.
 """
 
 import os
@@ -29,6 +36,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
 
@@ -61,6 +70,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SOGOD = shutil.which("sogod") or "/usr/sbin/sogod"
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
+DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
 ADMIN = Actor(source=AuditSource.CLI)
 PASSWORD = "alice-secret"
 INSERT = "Questions? Ring the helpdesk on 555-0100."
@@ -77,6 +87,7 @@ def tmp():
     for name, path in [
         ("sogod (sogo, sogo-activesync)", SOGOD),
         ("dovecot (dovecot-imapd)", DOVECOT),
+        ("dovecot-lda (dovecot-core)", DOVECOT_LDA),
         ("memcached", MEMCACHED),
         ("nginx", NGINX),
     ]:
@@ -108,6 +119,7 @@ base_dir = {tmp}/dovecot-run
 state_dir = {tmp}/dovecot-state
 log_path = {tmp}/dovecot.log
 protocols = imap
+postmaster_address = postmaster@contoso.com
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -217,6 +229,8 @@ def sogo(tmp, dovecot, memcached, sogo_database):
         "SOGoMaximumSyncInterval": "30",
         "SOGoInternalSyncInterval": "5",
     }
+    if os.environ.get("ECP_INTEROP_DEBUG"):
+        defaults.update(SOGoEASDebugEnabled="YES", ImapDebugEnabled="YES", SOGoDebugRequests="YES")
     # Command-line defaults (NSArgumentDomain) win over /etc/sogo/sogo.conf, which stays as is.
     command = [SOGOD, *[part for key, value in defaults.items() for part in (f"-{key}", value)]]
     process = Process("sogod", command, tmp / "sogo.out", user="sogo")
@@ -360,12 +374,30 @@ def sync_until(client, folder_id: str, wanted):
     raise AssertionError(f"nothing wanted arrived in {folder_id}")
 
 
+def deliver(dovecot, subject: str) -> None:
+    """Dovecot's delivery agent puts a mail into alice's INBOX, as a real MTA would."""
+    _, conf = dovecot
+    message = (
+        "From: Bob <bob@contoso.com>\r\nTo: Alice <alice@contoso.com>\r\n"
+        f"Subject: {subject}\r\nMessage-ID: <{uuid.uuid4()}@contoso.com>\r\n"
+        f"Date: {formatdate()}\r\n\r\nDelivered by dovecot-lda.\r\n"
+    )
+    delivered = subprocess.run(
+        [DOVECOT_LDA, "-c", str(conf), "-d", "alice", "-f", "bob@contoso.com"],
+        input=message.encode(),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert delivered.returncode == 0, delivered.stderr.decode(errors="replace")
+
+
 def state(device_id: str):
     device = MobileDevice.objects.get(device_id=device_id)
     return device.access_state, device.access_state_reason
 
 
-def test_a_new_phone_sees_the_notice_then_reaches_sogo_once_allowed(alice, nginx, sogo):
+def test_a_new_phone_sees_the_notice_then_syncs_real_mail_once_allowed(alice, nginx, sogo, dovecot):
     actions.set_org_settings(
         ADMIN,
         default_access_level="Quarantine",
@@ -392,10 +424,16 @@ def test_a_new_phone_sees_the_notice_then_reaches_sogo_once_allowed(alice, nginx
     with pytest.raises(pyactivesync.StatusError) as refused:
         client.sync_folder(real_inbox.id, notice_key)
     assert refused.value.code == "3"
-    assert client.sync_folder(real_inbox.id, "0").sync_key  # SOGo's own first key
-    # Not asserted: that a mail delivered by Dovecot then arrives. SOGo 5.8 answered
-    # a new device's Inbox with SyncKey "-1" and then nothing, here, with or without
-    # ECP in front (see the report of issue 15).
+    key = client.sync_folder(real_inbox.id, "0").sync_key  # SOGo's own first key
+    assert key
+
+    subject = "Quarterly figures, delivered by Dovecot"
+    deliver(dovecot, subject)
+    # The estimate makes SOGo enable QRESYNC on the Inbox (see the module docstring).
+    assert client.get_item_estimate(real_inbox.id, key) >= 1
+    result = client.sync_folder(real_inbox.id, key)
+    assert subject in [item.fields.get("Email.Subject") for item in result.added]
+    assert result.sync_key != key
 
 
 def test_a_blocked_phone_gets_status_129(alice, nginx, sogo):
