@@ -220,7 +220,10 @@ class SimilarDevicesRuleForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("only_this_model") and not data.get("device_model"):
-            self.add_error("device_model", "This device has not reported a model yet.")
+            self.add_error(
+                "device_model",
+                'Type the model to match, or untick "Only this model" to match the whole family.',
+            )
         return data
 
     def rule_values(self) -> dict:
@@ -290,7 +293,7 @@ class OrgSettingsForm(forms.Form):
         "default decides.",
     )
     send_user_mail = forms.BooleanField(
-        label="Mail users when their device is quarantined or blocked", required=False
+        label="Mail users when their device is quarantined, blocked or approved", required=False
     )
     admin_mail_mode = forms.ChoiceField(label="Admin mail", choices=AdminMailMode.choices)
     admin_digest_minutes = forms.IntegerField(

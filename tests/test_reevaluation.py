@@ -231,7 +231,7 @@ def test_quarantine_default_quarantines_global_devices_and_back(world):
     assert access(world.listed) == (ALLOWED, INDIVIDUAL, None)
     assert access(world.ipad) == (ALLOWED, DEVICE_RULE, ipad_rule.pk)
     assert preview == state_changes(result.transitions) == {(ALLOWED, QUARANTINED): 2}
-    assert "2 devices Allowed -> Quarantined" in event.message
+    assert "2 devices from allowed to quarantined" in event.message
 
     preview = actions.preview_org_settings(default_access_level="Allow")
     watch = Watch()

@@ -125,11 +125,24 @@ def preview(
     return counts
 
 
+# Access states as people say them (issue 17: no "Quarantined -> Allowed" in messages).
+STATE_WORDS = {
+    "Allowed": "allowed",
+    "Blocked": "blocked",
+    "Quarantined": "quarantined",
+    "DeviceDiscovery": "in discovery",
+    "Unknown": "undecided",
+}
+
+
 def describe_changes(counts: Counter) -> str:
-    """E.g. '3 devices Quarantined -> Allowed' or 'no device changes state'."""
+    """E.g. '3 devices from quarantined to allowed' or 'no device changes state'."""
     if not counts:
         return "no device changes state"
     parts = []
     for (before, after), n in sorted(counts.items()):
-        parts.append(f"{n} device{'s' if n != 1 else ''} {before} -> {after}")
+        parts.append(
+            f"{n} device{'s' if n != 1 else ''} from {STATE_WORDS.get(before, before)}"
+            f" to {STATE_WORDS.get(after, after)}"
+        )
     return ", ".join(parts)

@@ -82,6 +82,14 @@ def device_name(device) -> str:
 
 
 @register.filter
+def change_words(event) -> str:
+    """'by helpdesk in the control panel', 'when the device synced' (views.wording)."""
+    from ..views.wording import change_words as words
+
+    return words(event)
+
+
+@register.filter
 def state_badge(state: str) -> str:
     return _BADGES.get(state, "text-bg-secondary")
 

@@ -24,7 +24,7 @@ from ..permissions import (
 )
 from ..replacements import mark_replacements
 from ..web import actor_for, safe_next
-from .wording import decided_by, device_label, explain, plural
+from .wording import decided_by, device_label, explain, plural, state_change_words
 
 QUARANTINE_URL = "/devices/quarantine/"
 DEVICES_URL = "/devices/"
@@ -142,14 +142,14 @@ def device_detail(request, pk):
 
 
 def _outcome(result, device) -> str:
-    """'Quarantined -> Allowed', or what stayed the same."""
+    """'was quarantined, now allowed', or what stayed the same."""
     for t in result.transitions:
         if t.device_pk == device.pk:
             if t.from_state == t.to_state:
-                return f"stays {t.to_state} (reason now: the mailbox's list)"
-            return f"{t.from_state} -> {t.to_state}"
+                return f"still {t.to_state.lower()}, now by the mailbox's own list"
+            return state_change_words(t.from_state, t.to_state)
     after = result.obj.access_state if result.obj is not None else device.access_state
-    return f"no change, already {after}"
+    return f"no change, already {after.lower()}"
 
 
 def _set_access(request, pk, verb: str):
@@ -251,9 +251,7 @@ def bulk(request):
             moves[(t.from_state, t.to_state)] += 1
     if done:
         names = ", ".join(done[:5]) + (f" and {len(done) - 5} more" if len(done) > 5 else "")
-        changes = ", ".join(
-            f"{plural(n)} {before} -> {after}" for (before, after), n in sorted(moves.items())
-        )
+        changes = actions.describe_changes(moves) if moves else ""
         messages.success(
             request, f"{past} {plural(len(done))}: {names}." + (f" {changes}." if changes else "")
         )

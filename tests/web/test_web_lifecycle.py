@@ -415,7 +415,7 @@ def test_allow_and_remove_the_old_one(world, hd, reset_phone):
     assert response.redirect_chain[-1] == ("/devices/quarantine/", 302)
     (message,) = _messages(response)
     assert message == (
-        "Allowed iPhone ALICENEW1 for alice: Quarantined -> Allowed. Removed the old "
+        "Allowed iPhone ALICENEW1 for alice: was quarantined, now allowed. Removed the old "
         "partnership iPhone ALICEOLD1 and took it off the allowed list."
     )
     assert state_of(new) == AccessState.ALLOWED
