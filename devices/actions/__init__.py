@@ -49,13 +49,15 @@ from .policies import (
     set_mailbox_policy,
     update_policy,
 )
-from .reevaluation import describe_changes, preview, reevaluate
+from .reevaluation import DevicePreview, describe_changes, preview, preview_devices, reevaluate
 from .rules import (
     clean_query_string,
     create_rule,
     delete_rule,
     preview_rule,
+    preview_rule_devices,
     preview_rule_removal,
+    preview_rule_removal_devices,
     update_rule,
 )
 from .self_service import may_self_approve, self_approve
@@ -97,8 +99,12 @@ __all__ = [
     "preview",
     "preview_org_settings",
     "preview_rule",
+    "preview_rule_devices",
     "clean_query_string",
     "preview_rule_removal",
+    "preview_rule_removal_devices",
+    "preview_devices",
+    "DevicePreview",
     "purge_quarantined",
     "record_contact",
     "reevaluate",

@@ -9,12 +9,14 @@ needs the groups only.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import access, bulk, notify
-from ..evaluation import load_rules, org_facts, plan
+from ..evaluation import Plan, load_rules, org_facts, plan
 from ..models import AccessState, DeviceStateChange, MobileDevice, OrgSettings
 from .base import EventSource, Transition, lock
 
@@ -146,3 +148,69 @@ def describe_changes(counts: Counter) -> str:
             f" to {STATE_WORDS.get(after, after)}"
         )
     return ", ".join(parts)
+
+
+@dataclass
+class DevicePreview:
+    """A preview that names the devices: the counts, the first few, and a way to all."""
+
+    counts: Counter
+    first: list  # MobileDevice rows (mailbox loaded), each with .preview_from and .preview_to
+    _plan: Plan = field(repr=False)
+
+    @property
+    def total(self) -> int:
+        return sum(n for (before, after), n in self.counts.items() if before != after)
+
+    def devices(self) -> Iterator:
+        """Every device whose state would change, by mailbox and DeviceId (for the CSV)."""
+        yield from _changing_devices(self._plan)
+
+
+def _changing_devices(planned: Plan) -> Iterator:
+    changing = [g for g in planned.moves if g.state != g.decision.state]
+    if not changing:
+        return
+    # Narrowed by the plain columns first, as Plan.moving() does; chunked for SQLite.
+    size = 400
+    for i in range(0, len(changing), size):
+        chunk = changing[i : i + size]
+        decisions = {g.state_key: g.decision for g in chunk}
+        devices = (
+            planned.annotated.filter(
+                access_state__in=sorted({g.state for g in chunk}),
+                device_type__in=sorted({g.device_type for g in chunk}),
+                state_key__in=list(decisions),
+            )
+            .select_related("mailbox")
+            .order_by("mailbox__alias", "device_key", "pk")
+        )
+        for device in devices.iterator(chunk_size=2000):
+            device.preview_from = device.access_state
+            device.preview_to = decisions[device.state_key].state
+            yield device
+
+
+def preview_devices(
+    scope: QuerySet,
+    *,
+    rules: access.RuleSet | None = None,
+    org: OrgSettings | None = None,
+    first: int = 20,
+) -> DevicePreview:
+    """preview(), plus the devices that would change state: the first `first` of them."""
+    now = timezone.now()
+    rules = rules if rules is not None else load_rules()
+    org = org or OrgSettings.load()
+    planned = plan(scope, rules, org_facts(org), now)
+    counts: Counter = Counter()
+    for group in planned.moves:
+        if group.state != group.decision.state:
+            counts[(group.state, group.decision.state)] += group.count
+    listed = []
+    if first and counts:
+        for device in _changing_devices(planned):
+            listed.append(device)
+            if len(listed) >= first:
+                break
+    return DevicePreview(counts, listed, planned)

@@ -82,6 +82,11 @@ GET_MATRIX = [
     ("/rules/new?device={device}", (302, 403, 403, 403, 200, 200, 403)),
     ("/rules/{rule}/edit", (302, 403, 403, 403, 200, 200, 403)),
     ("/rules/{rule}/delete", (302, 403, 403, 403, 200, 200, 403)),
+    ("/rules/{rule}/delete/preview.csv", (302, 403, 403, 403, 200, 200, 403)),
+    (
+        "/rules/preview.csv?characteristic=DeviceType&query_string=iPhone&access_level=Block",
+        (302, 403, 403, 403, 200, 200, 403),
+    ),
     ("/rules/test?device_type=iPhone", (302, 403, 403, 200, 200, 200, 403)),
     # A rule change job: its creator (org) and Organization Management; others 404.
     ("/jobs/{job}/", (302, 404, 404, 404, 200, 200, 404)),
