@@ -42,6 +42,7 @@ urlpatterns = [
     path("jobs/<int:pk>.json", jobs.job_status, name="job-status"),
     path("settings/", org.org_settings, name="org-settings"),
     path("settings/grandfather", org.grandfather, name="org-grandfather"),
+    path("settings/preview.csv", org.org_settings_preview_csv, name="org-settings-preview-csv"),
     path("policies/", policies.policy_list, name="policy-list"),
     path("policies/new", policies.policy_new, name="policy-new"),
     path("policies/<int:pk>/edit", policies.policy_edit, name="policy-edit"),

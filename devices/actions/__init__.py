@@ -39,7 +39,7 @@ from .jobs import queue_rule_change, run_rule_change_job
 from .lifecycle import grandfather_devices, purge_quarantined
 from .mail import resend_notification
 from .mailboxes import create_mailbox, set_mailbox
-from .org import preview_org_settings, set_org_settings
+from .org import preview_org_settings, preview_org_settings_devices, set_org_settings
 from .partnerships import allow_and_replace, allow_device, block_device, remove_device
 from .policies import (
     add_org_device_id,
@@ -98,6 +98,7 @@ __all__ = [
     "parse_characteristic",
     "preview",
     "preview_org_settings",
+    "preview_org_settings_devices",
     "preview_rule",
     "preview_rule_devices",
     "clean_query_string",

@@ -129,7 +129,9 @@ def test_admin_switches_the_default_level_after_confirming(demo, new_page):
     )
     assert OrgSettings.load().default_access_level == "Quarantine"
     page.get_by_role("button", name="Yes, switch to Allow and save").click()
-    expect(page.locator("#messages")).to_contain_text("Default access level Quarantine -> Allow.")
+    expect(page.locator("#messages")).to_contain_text(
+        "Default access level changed from Quarantine to Allow."
+    )
     assert OrgSettings.load().default_access_level == "Allow"
     assert not MobileDevice.objects.filter(access_state=AccessState.QUARANTINED).exists()
 

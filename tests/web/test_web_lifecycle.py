@@ -250,7 +250,7 @@ def test_switching_to_quarantine_offers_to_grandfather_first(world, admin):
     )
     (message,) = _messages(response)
     assert message.startswith("Grandfathered 4 devices:")
-    assert "Default access level Allow -> Quarantine." in message
+    assert "Default access level changed from Allow to Quarantine." in message
     assert OrgSettings.load().default_access_level == "Quarantine"
     assert set(MobileDevice.objects.values_list("access_state", flat=True)) == {"Allowed"}
     # One request, grandfathering first.

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from devices import actions
-from devices.models import AccessState, DeviceAccessRule, MobileDevice
+from devices.models import AccessState, DeviceAccessRule, MobileDevice, OrgSettings
 
 from .conftest import SETUP, contact, state_of
 
@@ -147,3 +147,39 @@ def test_no_list_when_nothing_changes(world, admin):
     assert response.context["preview"]["first"] == []
     assert 'id="preview-devices"' not in response.content.decode()
     assert response.context["preview"]["csv_url"] == ""
+
+
+# --- the org default ---------------------------------------------------------------------------
+
+
+def test_the_default_level_confirmation_lists_the_devices(world, admin):
+    data = {
+        "default_access_level": "Allow",
+        "admin_mail_recipients": "it@example.org",
+        "discovery_window_minutes": "15",
+        "send_user_mail": "on",
+        "admin_mail_mode": "each",
+        "admin_digest_minutes": "15",
+        "purge_quarantined_after_days": "30",
+        "self_approval": "never",
+    }
+    response = admin.post("/settings/", data)
+    preview = response.context["confirm"]["preview"]
+    assert preview["total"] == 4
+    assert {d.device_id for d in preview["first"]} == {
+        "ALICEIPHONE1",
+        "ALICEIPAD1",
+        "BOBANDROID1",
+        "CAROLIPHONE1",
+    }
+    page = response.content.decode()
+    assert f'href="/devices/{world.bob_phone.pk}/"' in page
+    assert 'href="/settings/preview.csv?default_access_level=Allow"' in page
+    rows = _csv(admin.get("/settings/preview.csv?default_access_level=Allow"))
+    assert len(rows) == 4
+    assert {r["access_state_after"] for r in rows} == {"Allowed"}
+    assert OrgSettings.load().default_access_level == "Quarantine"  # nothing saved
+
+
+def test_a_bad_default_level_csv_is_refused(world, admin):
+    assert admin.get("/settings/preview.csv?default_access_level=Maybe").status_code == 400
