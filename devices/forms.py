@@ -51,6 +51,19 @@ def per_page_field() -> forms.TypedChoiceField:
     )
 
 
+def per_page_problem(data) -> str:
+    """What to tell someone whose `per_page` is not a page size ('' when it is one, or none)."""
+    raw = (data.get("per_page") or "").strip()
+    if not raw or raw in {str(n) for n in PAGE_SIZES}:
+        return ""
+    sizes = ", ".join(str(n) for n in PAGE_SIZES)
+    shown = raw if len(raw) <= 20 else raw[:20] + "…"
+    return (
+        f"per_page={shown!r} is not a page size: showing {DEFAULT_PAGE_SIZE} per page."
+        f" Choose one of {sizes}."
+    )
+
+
 def page_size(data) -> int:
     """The `per_page` a query string asks for, when it is one of PAGE_SIZES."""
     field = per_page_field()

@@ -23,7 +23,7 @@ from ..permissions import (
     staff_required,
 )
 from ..replacements import mark_replacements
-from ..web import actor_for, safe_next
+from ..web import actor_for, safe_next, warn_about_page_size
 from .wording import decided_by, device_label, explain, plural, state_change_words
 
 QUARANTINE_URL = "/devices/quarantine/"
@@ -39,6 +39,7 @@ def _listing(request, devices, *, default_sort: str):
     filters = DeviceListFilterSet(
         request.GET, devices.select_related("mailbox", "access_rule"), default_sort=default_sort
     )
+    warn_about_page_size(request)
     paginator = IdsFirstPaginator(filters.qs, page_size(request.GET))
     return filters, paginator.get_page(request.GET.get("page"))
 

@@ -22,7 +22,7 @@ from ..permissions import (
     get_policy_for_user,
     staff_required,
 )
-from ..web import actor_for
+from ..web import actor_for, warn_about_page_size
 
 
 def _changes(result) -> str:
@@ -42,6 +42,7 @@ def mailbox_list(request):
             n_quarantined=Count("devices", filter=Q(devices__access_state=AccessState.QUARANTINED)),
         )
     )
+    warn_about_page_size(request)
     page = Paginator(mailboxes, form.value("per_page")).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
