@@ -61,6 +61,10 @@ def mailbox_detail(request, pk):
         return _change_mailbox(request, mailbox)
     devices = mailbox.devices.select_related("access_rule").order_by("device_key", "id")
     entries = list(mailbox.device_ids.order_by("device_key"))
+    # The confirmation of a removal says whether a partnership of this mailbox uses it.
+    keys = {d.device_key for d in devices}
+    for entry in entries:
+        entry.n_devices = 1 if entry.device_key in keys else 0
     policy = mailbox.access_policy
     domain = mailbox.primary_smtp_address.rsplit("@", 1)[-1].lower()
     # A directory mailbox: its groups (one query, only for those), and the policy's way in.
