@@ -13,6 +13,7 @@ from .views import (
     org_device_ids,
     policies,
     rules,
+    undo,
 )
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("devices/", devices.device_list, name="device-list"),
     path("devices/quarantine/", devices.quarantine, name="quarantine"),
     path("devices/bulk", devices.bulk, name="device-bulk"),
+    path("devices/undo", undo.undo, name="device-undo"),
     path("devices/<int:pk>/", devices.device_detail, name="device-detail"),
     path("devices/<int:pk>/allow", devices.allow, name="device-allow"),
     path("devices/<int:pk>/block", devices.block, name="device-block"),

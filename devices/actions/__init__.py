@@ -40,7 +40,14 @@ from .lifecycle import grandfather_devices, purge_quarantined
 from .mail import resend_notification
 from .mailboxes import create_mailbox, set_mailbox
 from .org import preview_org_settings, preview_org_settings_devices, set_org_settings
-from .partnerships import allow_and_replace, allow_device, block_device, remove_device
+from .partnerships import (
+    allow_and_replace,
+    allow_device,
+    block_device,
+    list_of,
+    remove_device,
+    undo_device_list,
+)
 from .policies import (
     add_org_device_id,
     create_policy,
@@ -97,6 +104,8 @@ __all__ = [
     "parse_access_state",
     "parse_characteristic",
     "preview",
+    "list_of",
+    "undo_device_list",
     "preview_org_settings",
     "preview_org_settings_devices",
     "preview_rule",

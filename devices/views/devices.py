@@ -24,6 +24,7 @@ from ..permissions import (
 )
 from ..replacements import mark_replacements
 from ..web import actor_for, safe_next, warn_about_page_size
+from .undo import offer_undo
 from .wording import decided_by, device_label, explain, plural, state_change_words
 
 QUARANTINE_URL = "/devices/quarantine/"
@@ -157,6 +158,7 @@ def _set_access(request, pk, verb: str):
     device = get_device_for_user(request, pk, change=True)
     action = actions.allow_device if verb == "allow" else actions.block_device
     past = "Allowed" if verb == "allow" else "Blocked"
+    previous = actions.list_of(device.mailbox, device.device_id)
     try:
         result = action(actor_for(request), device.mailbox, device.device_id)
     except actions.ActionError as e:
@@ -166,6 +168,7 @@ def _set_access(request, pk, verb: str):
             request,
             f"{past} {device_label(device)} for {device.mailbox.alias}: {_outcome(result, device)}",
         )
+        offer_undo(request, device, verb, previous)
     return redirect(safe_next(request, device_url(device)))
 
 

@@ -118,6 +118,12 @@
     document.querySelectorAll("form.ecp-bulk").forEach(setUpBulk);
     document.querySelectorAll("form[data-confirm]").forEach(setUpConfirm);
     setUpConfirmButtons();
+    // The Undo offer goes away when it expires (the server refuses it then anyway).
+    var undo = document.getElementById("undo");
+    if (undo) {
+      var seconds = parseInt(undo.getAttribute("data-undo-seconds"), 10) || 60;
+      window.setTimeout(function () { undo.remove(); }, seconds * 1000);
+    }
     var ruleForm = document.getElementById("rule-form");
     if (ruleForm) { setUpRuleForm(ruleForm); }
     var job = document.getElementById("job");

@@ -1,5 +1,7 @@
 """Destructive actions ask first, with how many devices and users they hit (issue 17, point 3)."""
 
+import re
+
 import pytest
 
 try:
@@ -60,3 +62,18 @@ def test_block_on_a_row_asks_first(demo, new_page, viewport):
         " It stops syncing mail at once."
     ]
     assert MobileDevice.objects.get(pk=device.pk).access_state == AccessState.QUARANTINED
+
+
+@pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
+def test_undo_after_allow(demo, new_page, viewport):
+    page = new_page(viewport or DESKTOP)
+    sign_in(page, "helpdesk", demo.password)
+    page.goto("/devices/quarantine/")
+    device = demo.quarantined[0]
+    page.locator(f"#device-{device.pk}").get_by_role("button", name="Allow").click()
+    expect(page.locator("#messages")).to_contain_text("was quarantined, now allowed")
+    assert MobileDevice.objects.get(pk=device.pk).access_state == AccessState.ALLOWED
+    page.get_by_role("button", name=re.compile(r"^Undo the Allow of ")).click()
+    expect(page.locator("#messages")).to_contain_text("was allowed, now quarantined")
+    assert MobileDevice.objects.get(pk=device.pk).access_state == AccessState.QUARANTINED
+    expect(page.locator(f"#device-{device.pk}")).to_be_visible()

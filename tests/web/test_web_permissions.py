@@ -190,6 +190,9 @@ POST_MATRIX = [
         (302, 403, 403, 403, 302, 302, 403),
     ),
     ("/org-device-ids/{org_id}/remove", {}, (302, 403, 403, 403, 302, 302, 403)),
+    # Without a valid token, undo changes nothing ("Nothing to undo"); with one, the
+    # device's own permission check applies (tests/web/test_web_undo.py).
+    ("/devices/undo", {"token": "forged"}, (302, 302, 302, 302, 302, 302, 302)),
     # Self-service: only the owner; anyone else's device does not exist for them.
     ("/my/devices/{device}/approve", {}, (302, 302, 404, 404, 404, 404, 404)),
     ("/accounts/password/", {}, (302, 200, 200, 200, 200, 200, 200)),
@@ -202,6 +205,7 @@ POST_ONLY = [
     "/devices/{device}/remove",
     "/devices/{device}/replace",
     "/devices/bulk",
+    "/devices/undo",
     "/settings/grandfather",
     "/org-device-ids/{org_id}/remove",
     "/my/devices/{device}/approve",
@@ -253,7 +257,8 @@ def test_post_matrix(world, role, template, data, expected):
         assert response["Location"].startswith("/accounts/login/?next=")
     if want in (403, 404) or role == "anon":
         assert _snapshot() == before, "a refused request changes nothing"
-    elif template != "/accounts/password/":
+    elif template not in ("/accounts/password/", "/devices/undo"):
+        # (A forged undo token is answered "Nothing to undo": tests/web/test_web_undo.py.)
         assert _snapshot() != before, "an accepted request did what it was asked"
 
 
