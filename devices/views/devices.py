@@ -86,6 +86,9 @@ def quarantine(request):
     filters, page = _listing(request, devices, default_sort="waiting")
     mark_replacements(list(page))
     context = _list_context(request, filters, page, title="Quarantined devices", quarantine=True)
+    if context["filters_active"]:
+        # "0 of 11 waiting match the filters", not "0 waiting" beside the menu's 11.
+        context["quarantined_total"] = devices.count()
     return render(request, "devices/quarantine.html", context)
 
 

@@ -43,3 +43,9 @@ def test_with_a_directory_the_sign_in_page_takes_alias_or_address(db, settings):
     ]
     page = Client().get("/accounts/login/").content.decode()
     assert "the alias (jdoe), the mail address (jdoe@example.org) or DOMAIN\\jdoe" in page
+
+
+def test_an_empty_search_says_how_many_wait_in_all(world, hd):
+    page = hd.get("/devices/quarantine/?q=nosuchdevice").content.decode()
+    assert "0 of 4 waiting match the filters" in page
+    assert "4 waiting for approval" in hd.get("/devices/quarantine/").content.decode()
