@@ -171,7 +171,7 @@ def _set_access(request, pk, verb: str):
             request,
             f"{past} {device_label(device)} for {device.mailbox.alias}: {_outcome(result, device)}",
         )
-        offer_undo(request, device, verb, previous)
+        offer_undo(request, [(device, previous)], verb)
     return redirect(safe_next(request, device_url(device)))
 
 
@@ -246,13 +246,15 @@ def bulk(request):
         MobileDevice.objects.select_related("mailbox").filter(pk__in=form.cleaned_data["ids"])
     )
     actor = actor_for(request)
-    done, failed, moves = [], [], Counter()
+    done, failed, moves, changed = [], [], Counter(), []
     for device in devices:
+        previous = actions.list_of(device.mailbox, device.device_id)
         try:
             result = action(actor, device.mailbox, device.device_id)
         except actions.ActionError as e:
             failed.append(f"{device_label(device)} ({e})")
             continue
+        changed.append((device, previous))
         done.append(f"{device_label(device)} for {device.mailbox.alias}")
         for t in result.transitions:
             moves[(t.from_state, t.to_state)] += 1
@@ -262,6 +264,7 @@ def bulk(request):
         messages.success(
             request, f"{past} {plural(len(done))}: {names}." + (f" {changes}." if changes else "")
         )
+        offer_undo(request, changed, verb)
     if failed:
         messages.error(request, f"Could not {verb}: {'; '.join(failed)}")
     missing = len(form.cleaned_data["ids"]) - len(devices)

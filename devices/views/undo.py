@@ -6,6 +6,8 @@ the person who acted, valid for UNDO_SECONDS; the page after the action shows
 it once, beside the message.
 """
 
+from collections import Counter
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
@@ -16,20 +18,25 @@ from django.views.decorators.http import require_POST
 from .. import actions
 from ..permissions import get_device_for_user
 from ..web import actor_for, safe_next
-from .wording import device_label, state_change_words
+from .wording import device_label, plural, state_change_words
 
 UNDO_SECONDS = 60
 SALT = "ecp.undo"
 SESSION_KEY = "ecp_undo"
 
 
-def offer_undo(request, device, verb: str, previous: str) -> None:
+def offer_undo(request, changed: list[tuple], verb: str) -> None:
+    """Offer to undo an Allow or Block of these (device, the list it was on before) pairs."""
+    if not changed:
+        return
     token = signing.dumps(
-        {"d": device.pk, "p": previous, "u": request.user.pk, "v": verb}, salt=SALT
+        {"d": {str(d.pk): previous for d, previous in changed}, "u": request.user.pk, "v": verb},
+        salt=SALT,
     )
+    what = device_label(changed[0][0]) if len(changed) == 1 else plural(len(changed))
     request.session[SESSION_KEY] = {
         "token": token,
-        "label": f"{'Allow' if verb == 'allow' else 'Block'} of {device_label(device)}",
+        "label": f"{'Allow' if verb == 'allow' else 'Block'} of {what}",
         "seconds": UNDO_SECONDS,
     }
 
@@ -57,16 +64,26 @@ def undo(request):
     if offer.get("u") != request.user.pk:
         messages.error(request, "Nothing to undo: that was not your change.")
         return redirect(back)
-    device = get_device_for_user(request, offer["d"], change=True)
-    try:
-        result = actions.undo_device_list(
-            actor_for(request), device.mailbox, device.device_id, offer["p"]
-        )
-    except actions.ActionError as e:
-        messages.error(request, f"Could not undo: {e}")
-        return redirect(back)
+    actor = actor_for(request)
+    moves, failed, undone = Counter(), [], []
+    for pk, previous in offer["d"].items():
+        device = get_device_for_user(request, pk, change=True)
+        try:
+            result = actions.undo_device_list(actor, device.mailbox, device.device_id, previous)
+        except actions.ActionError as e:
+            failed.append(f"{device_label(device)} ({e})")
+            continue
+        undone.append(device)
+        for t in result.transitions:
+            moves[(t.from_state, t.to_state)] += 1
     what = "Allow" if offer["v"] == "allow" else "Block"
-    moved = next((t for t in result.transitions if t.device_pk == device.pk), None)
-    outcome = state_change_words(moved.from_state, moved.to_state) if moved else "no change"
-    messages.success(request, f"Undid the {what} of {device_label(device)}: {outcome}.")
+    if len(undone) == 1 and len(offer["d"]) == 1:
+        (before, after), *_ = moves or [("", "")]
+        outcome = state_change_words(before, after) if moves else "no change"
+        messages.success(request, f"Undid the {what} of {device_label(undone[0])}: {outcome}.")
+    elif undone:
+        outcome = actions.describe_changes(moves) if moves else "no device changes state"
+        messages.success(request, f"Undid the {what} of {plural(len(undone))}: {outcome}.")
+    if failed:
+        messages.error(request, f"Could not undo: {'; '.join(failed)}")
     return redirect(back)

@@ -91,3 +91,16 @@ def test_only_the_person_who_acted_may_undo(world, hd):
 def test_a_forged_token_undoes_nothing(world, hd):
     undone = hd.post("/devices/undo", {"token": "forged"}, follow=True)
     assert _messages(undone) == ["Nothing to undo."]
+
+
+def test_bulk_block_offers_undo_for_all_of_them(world, hd):
+    ids = [world.alice_phone.pk, world.bob_phone.pk]
+    response = hd.post("/devices/bulk", {"action": "block", "ids": ids}, follow=True)
+    assert "Undo the Block of 2 devices" in html.unescape(response.content.decode())
+    assert state_of(world.alice_phone) == state_of(world.bob_phone) == AccessState.BLOCKED
+    undone = hd.post("/devices/undo", {"token": _token(response)}, follow=True)
+    assert _messages(undone) == [
+        "Undid the Block of 2 devices: 2 devices from blocked to quarantined."
+    ]
+    assert state_of(world.alice_phone) == state_of(world.bob_phone) == AccessState.QUARANTINED
+    assert AuditEvent.objects.filter(action="device.undo").count() == 2
