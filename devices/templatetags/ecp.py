@@ -13,6 +13,7 @@ from ..permissions import (
     can_manage_settings,
     role_for,
 )
+from ..views import wording
 
 register = template.Library()
 
@@ -84,9 +85,13 @@ def device_name(device) -> str:
 @register.filter
 def change_words(event) -> str:
     """'by helpdesk in the control panel', 'when the device synced' (views.wording)."""
-    from ..views.wording import change_words as words
+    return wording.change_words(event)
 
-    return words(event)
+
+@register.filter
+def action_words(action: str) -> str:
+    """'Device details changed' for device.update (views.wording.ACTION_WORDS)."""
+    return wording.action_words(action)
 
 
 @register.filter

@@ -293,3 +293,43 @@ def device_label(device) -> str:
     """'iPhone ABC123': the family (or model) and the DeviceId."""
     kind = device.device_type or device.device_model or "Device"
     return f"{kind} {device.device_id}"
+
+
+# Audit actions in words, beside their code (the filters and the API use the code).
+ACTION_WORDS = {
+    "api_token.create": "API token created",
+    "api_token.revoke": "API token revoked",
+    "demo.seed": "Demo data loaded",
+    "device.allow": "Device allowed",
+    "device.block": "Device blocked",
+    "device.purge": "Stale quarantined device removed",
+    "device.remove": "Partnership removed",
+    "device.replace": "Device allowed, replacing an old one",
+    "device.self_approve": "Device approved by its owner",
+    "device.undo": "Allow or Block undone",
+    "device.update": "Device details changed",
+    "devices.discovery_ended": "Device discovery ended",
+    "devices.grandfather": "Existing devices grandfathered",
+    "devices.import": "Devices imported",
+    "directory.sync": "Directory synchronised",
+    "mailbox.create": "Mailbox created",
+    "mailbox.policy": "Mailbox's access policy changed",
+    "mailbox.update": "Mailbox changed",
+    "mailboxes.import": "Mailboxes imported",
+    "notification.resend": "Mail sent again",
+    "org_device_id.add": "Organisation-wide DeviceId added",
+    "org_device_id.remove": "Organisation-wide DeviceId removed",
+    "org_settings.update": "Organisation settings changed",
+    "policy.create": "Access policy created",
+    "policy.delete": "Access policy deleted",
+    "policy.update": "Access policy changed",
+    "rule.create": "Rule created",
+    "rule.delete": "Rule deleted",
+    "rule.update": "Rule changed",
+    "user.roles": "Roles changed",
+}
+
+
+def action_words(action: str) -> str:
+    """'Device details changed' for device.update; an unknown code reads as itself."""
+    return ACTION_WORDS.get(action, action)
