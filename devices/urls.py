@@ -47,6 +47,7 @@ urlpatterns = [
     path("settings/preview.csv", org.org_settings_preview_csv, name="org-settings-preview-csv"),
     path("policies/", policies.policy_list, name="policy-list"),
     path("policies/new", policies.policy_new, name="policy-new"),
+    path("policies/preview.csv", policies.policy_preview_csv, name="policy-preview-csv"),
     path("policies/<int:pk>/edit", policies.policy_edit, name="policy-edit"),
     path("policies/<int:pk>/delete", policies.policy_delete, name="policy-delete"),
     path("org-device-ids/", org_device_ids.org_device_id_list, name="org-device-ids"),

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -214,3 +215,59 @@ def preview_devices(
             if len(listed) >= first:
                 break
     return DevicePreview(counts, listed, planned)
+
+
+class _DryRun(Exception):
+    pass
+
+
+@dataclass
+class DryRunPreview:
+    """What an action would move, found by running it and rolling it back (no plan to reuse)."""
+
+    counts: Counter
+    first: list
+    moved: list  # (device pk, from state, to state) of every device whose state changes
+
+    @property
+    def total(self) -> int:
+        return len(self.moved)
+
+    def devices(self) -> Iterator:
+        to_state = {pk: (before, after) for pk, before, after in self.moved}
+        pks = sorted(to_state)
+        for i in range(0, len(pks), 500):
+            chunk = (
+                MobileDevice.objects.filter(pk__in=pks[i : i + 500])
+                .select_related("mailbox")
+                .order_by("mailbox__alias", "device_key", "pk")
+            )
+            for device in chunk:
+                device.preview_from, device.preview_to = to_state[device.pk]
+                yield device
+
+
+def dry_run(apply, *, first: int = 20) -> DryRunPreview:
+    """Run `apply()` (an action returning a Result) and roll everything back: rows, audit,
+    outbox. The transitions it made say which devices it would move."""
+    moved = []
+    try:
+        with transaction.atomic():
+            result = apply()
+            moved = [
+                (t.device_pk, t.from_state, t.to_state)
+                for t in result.transitions
+                if t.from_state != t.to_state
+            ]
+            raise _DryRun
+    except _DryRun:
+        pass
+    counts = Counter((before, after) for _, before, after in moved)
+    found = DryRunPreview(counts, [], moved)
+    if first:
+        found.first = []
+        for device in found.devices():
+            found.first.append(device)
+            if len(found.first) >= first:
+                break
+    return found

@@ -93,6 +93,10 @@ GET_MATRIX = [
     ("/jobs/{job}.json", (302, 404, 404, 404, 200, 200, 404)),
     ("/settings/", (302, 403, 403, 200, 200, 200, 403)),
     ("/settings/preview.csv?default_access_level=Block", (302, 403, 403, 403, 200, 200, 403)),
+    (
+        "/policies/preview.csv?name=Temps&default_access_level=Block&domains=example.org&priority=5",
+        (302, 403, 403, 403, 200, 200, 403),
+    ),
     ("/policies/", (302, 403, 403, 200, 200, 200, 403)),
     ("/policies/new", (302, 403, 403, 403, 200, 200, 403)),
     ("/policies/{policy}/edit", (302, 403, 403, 403, 200, 200, 403)),

@@ -8,7 +8,15 @@ import pytest
 from django.test import Client
 
 from devices import actions
-from devices.models import AccessState, DeviceAccessRule, MobileDevice, OrgSettings
+from devices.models import (
+    AccessPolicy,
+    AccessState,
+    AuditEvent,
+    DeviceAccessRule,
+    MobileDevice,
+    OrgSettings,
+)
+from notifications.models import Notification
 
 from .conftest import SETUP, contact, state_of
 
@@ -183,3 +191,55 @@ def test_the_default_level_confirmation_lists_the_devices(world, admin):
 
 def test_a_bad_default_level_csv_is_refused(world, admin):
     assert admin.get("/settings/preview.csv?default_access_level=Maybe").status_code == 400
+
+
+# --- access policies ---------------------------------------------------------------------------
+
+POLICY = {
+    "name": "Board",
+    "default_access_level": "Block",
+    "domains": "example.org",
+    "priority": "5",
+}
+
+
+def test_the_policy_preview_lists_the_devices_and_saves_nothing(world, admin):
+    events, mails = AuditEvent.objects.count(), Notification.objects.count()
+    policies = AccessPolicy.objects.count()
+    response = admin.post("/policies/new", {**POLICY, "preview": "1"})
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert preview["total"] == 4
+    assert {(d.device_id, d.preview_from, d.preview_to) for d in preview["first"]} == {
+        ("ALICEIPHONE1", "Quarantined", "Blocked"),
+        ("ALICEIPAD1", "Quarantined", "Blocked"),
+        ("BOBANDROID1", "Quarantined", "Blocked"),
+        ("CAROLIPHONE1", "Quarantined", "Blocked"),
+    }
+    page = response.content.decode()
+    assert f'href="/devices/{world.alice_phone.pk}/"' in page
+    # A dry run, rolled back: no policy, no audit event, no mail, no state change.
+    assert AccessPolicy.objects.count() == policies
+    assert (AuditEvent.objects.count(), Notification.objects.count()) == (events, mails)
+    assert state_of(world.alice_phone) == AccessState.QUARANTINED
+
+    rows = _csv(admin.get(preview["csv_url"]))
+    assert len(rows) == 4 and {r["access_state_after"] for r in rows} == {"Blocked"}
+    assert AccessPolicy.objects.count() == policies
+
+
+def test_the_policy_edit_preview_and_save(world, admin):
+    policy = actions.create_policy(
+        SETUP, name="Board", default_access_level="Allow", domains=["example.org"]
+    ).obj
+    assert state_of(world.alice_phone) == AccessState.ALLOWED
+    response = admin.post(f"/policies/{policy.pk}/edit", {**POLICY, "preview": "1"})
+    preview = response.context["preview"]
+    assert preview["total"] == 4
+    assert {d.preview_to for d in preview["first"]} == {"Blocked"}
+    assert f"policy={policy.pk}" in preview["csv_url"]
+    assert len(_csv(admin.get(preview["csv_url"]))) == 4
+    assert state_of(world.alice_phone) == AccessState.ALLOWED  # nothing saved yet
+    saved = admin.post(f"/policies/{policy.pk}/edit", POLICY)
+    assert saved.status_code == 302
+    assert state_of(world.alice_phone) == AccessState.BLOCKED
