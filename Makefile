@@ -33,10 +33,13 @@ dev-venv: $(VENV)/.dev
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
+# Links in mails (and simulate-device's default) follow the address `make run` serves,
+# e.g. `make run PORT=8101`, unless ECP_BASE_URL is set.
+run: export ECP_BASE_URL ?= http://$(HOST):$(PORT)
 run: venv migrate
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py eas seed-demo --if-empty
-	@echo "Control panel: http://$(HOST):$(PORT)/"
+	@echo "Control panel: http://$(HOST):$(PORT)/ (links in mails: $(ECP_BASE_URL)/)"
 	@echo "Metrics (from this host): http://$(HOST):$(PORT)/metrics"
 	PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(VENV)/bin/gunicorn ecp.wsgi -c gunicorn.conf.py \
 		--bind $(HOST):$(PORT) --workers 2 --access-logfile -

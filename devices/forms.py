@@ -51,6 +51,19 @@ def per_page_field() -> forms.TypedChoiceField:
     )
 
 
+def per_page_problem(data) -> str:
+    """What to tell someone whose `per_page` is not a page size ('' when it is one, or none)."""
+    raw = (data.get("per_page") or "").strip()
+    if not raw or raw in {str(n) for n in PAGE_SIZES}:
+        return ""
+    sizes = ", ".join(str(n) for n in PAGE_SIZES)
+    shown = raw if len(raw) <= 20 else raw[:20] + "…"
+    return (
+        f"per_page={shown!r} is not a page size: showing {DEFAULT_PAGE_SIZE} per page."
+        f" Choose one of {sizes}."
+    )
+
+
 def page_size(data) -> int:
     """The `per_page` a query string asks for, when it is one of PAGE_SIZES."""
     field = per_page_field()
@@ -220,7 +233,10 @@ class SimilarDevicesRuleForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("only_this_model") and not data.get("device_model"):
-            self.add_error("device_model", "This device has not reported a model yet.")
+            self.add_error(
+                "device_model",
+                'Type the model to match, or untick "Only this model" to match the whole family.',
+            )
         return data
 
     def rule_values(self) -> dict:
@@ -290,7 +306,7 @@ class OrgSettingsForm(forms.Form):
         "default decides.",
     )
     send_user_mail = forms.BooleanField(
-        label="Mail users when their device is quarantined or blocked", required=False
+        label="Mail users when their device is quarantined, blocked or approved", required=False
     )
     admin_mail_mode = forms.ChoiceField(label="Admin mail", choices=AdminMailMode.choices)
     admin_digest_minutes = forms.IntegerField(

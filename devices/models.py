@@ -21,6 +21,7 @@ from .choices import (
     DeviceIdList,
     SelfApproval,
 )
+from .model_names import device_marketing_name
 
 __all__ = [
     "AccessLevel",
@@ -372,6 +373,11 @@ class MobileDevice(models.Model):
     def save(self, *args, **kwargs):
         self.device_key = self.device_id.lower()
         super().save(*args, **kwargs)
+
+    @property
+    def marketing_name(self) -> str:
+        """'iPhone 14 Pro' for DeviceModel iPhone15C2 (devices.model_names), or ""."""
+        return device_marketing_name(self)
 
 
 class DeviceClass(models.Model):

@@ -8,6 +8,8 @@ Each mail's dedupe key names the DeviceStateChange row behind it, so one
 transition gives one mail per recipient however often the device retries.
 """
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.utils import timezone
@@ -16,6 +18,7 @@ from notifications.models import Kind
 from notifications.outbox import Mail, enqueue
 
 from .models import AccessReason, AccessState, AdminMailMode, MobileDevice, OrgSettings
+from .replacements import mark_replacements
 
 # The ECP's URL contract: the mails link here.
 DEVICE_PATH = "/devices/{pk}/"
@@ -32,6 +35,17 @@ REASON_TEXT = {
     AccessReason.ACCOUNT_DISABLED: "the account being disabled or removed in the directory",
 }
 _CHUNK = 1000
+# Set while a user approves their own device: they need no mail saying so.
+_owner_approving: ContextVar[bool] = ContextVar("owner_approving", default=False)
+
+
+@contextmanager
+def owner_approving():
+    token = _owner_approving.set(True)
+    try:
+        yield
+    finally:
+        _owner_approving.reset(token)
 
 
 def state_changed(transitions) -> None:
@@ -47,13 +61,19 @@ def state_changed(transitions) -> None:
         for t in moved
         if t.to_state in (AccessState.QUARANTINED, AccessState.BLOCKED)
         or (t.from_state == AccessState.UNKNOWN and org.new_device_alert)
+        or (_approval(t) and org.send_user_mail)
     ]
     mails: list[Mail] = []
     for i in range(0, len(moved), _CHUNK):
         chunk = moved[i : i + _CHUNK]
-        devices = MobileDevice.objects.select_related("mailbox", "access_rule").in_bulk(
-            [t.device_pk for t in chunk]
-        )
+        devices = MobileDevice.objects.select_related(
+            "mailbox", "access_rule", "access_policy"
+        ).in_bulk([t.device_pk for t in chunk])
+        if org.admin_mail_recipients:
+            # The admin mail's "probably replaces" hint, as on the quarantine list.
+            mark_replacements(
+                [d for d in devices.values() if d.access_state == AccessState.QUARANTINED]
+            )
         for t in chunk:
             device = devices.get(t.device_pk)
             if device is not None:
@@ -81,9 +101,21 @@ def mails_for(transition, device: MobileDevice, org: OrgSettings) -> list[Mail]:
         quiet = (AccessReason.POLICY, AccessReason.ACCOUNT_DISABLED)
         if org.send_user_mail and user and transition.to_reason not in quiet:
             mails.append(_mail(Kind.USER_BLOCKED, user, context, key, about=about))
+    elif _approval(transition):
+        if org.send_user_mail and user:
+            mails.append(_mail(Kind.USER_APPROVED, user, context, key, about=about))
     elif transition.from_state == AccessState.UNKNOWN and org.new_device_alert and user:
         mails.append(_mail(Kind.USER_NEW_DEVICE, user, context, key, about=about))
     return mails
+
+
+def _approval(transition) -> bool:
+    """Quarantined -> Allowed: the user hears that the device now syncs."""
+    return (
+        transition.from_state == AccessState.QUARANTINED
+        and transition.to_state == AccessState.ALLOWED
+        and not _owner_approving.get()
+    )
 
 
 def _mail(kind, recipient, context, key, hold_until=None, about="") -> Mail:
@@ -97,14 +129,39 @@ def _mail(kind, recipient, context, key, hold_until=None, about="") -> Mail:
     )
 
 
+def reason_text(device: MobileDevice) -> str:
+    """What decided, in words: the policy by name where a policy's default decided."""
+    if device.access_state_reason == AccessReason.GLOBAL and device.access_policy_id:
+        policy = device.access_policy
+        level = policy.get_default_access_level_display()
+        return f"the access policy {policy.name} (default access level {level})"
+    return REASON_TEXT.get(device.access_state_reason, "")
+
+
+def _replaces(device: MobileDevice) -> dict | None:
+    old = getattr(device, "replaces", None)
+    if old is None:
+        return None
+    return {
+        "device_id": old.device_id,
+        "label": old.marketing_name or old.device_model or old.device_type,
+        "approved_at": old.state_changed_at.isoformat(),
+        "page_path": DEVICE_PATH.format(pk=old.pk),
+    }
+
+
 def mail_context(device: MobileDevice, org: OrgSettings) -> dict:
     mailbox = device.mailbox
+    marketing_name = device.marketing_name
     return {
         "device": {
             "pk": device.pk,
             "device_id": device.device_id,
             "device_type": device.device_type,
             "device_model": device.device_model,
+            # "iPhone 14 Pro" for iPhone15C2 (devices.model_names); shown beside the code.
+            "marketing_name": marketing_name,
+            "label": marketing_name or device.device_model or device.device_type,
             "device_os": device.device_os,
             "device_os_language": device.device_os_language,
             "user_agent": device.user_agent,
@@ -117,8 +174,11 @@ def mail_context(device: MobileDevice, org: OrgSettings) -> dict:
             "access_state": device.access_state,
             "access_state_display": device.get_access_state_display(),
             "access_state_reason": device.access_state_reason,
-            "reason_text": REASON_TEXT.get(device.access_state_reason, ""),
+            "reason_text": reason_text(device),
             "access_rule": str(device.access_rule) if device.access_rule_id else "",
+            # Since when it is in its present state: the admin mail's waiting time.
+            "state_changed_at": device.state_changed_at.isoformat(),
+            "replaces": _replaces(device),
             "page_path": DEVICE_PATH.format(pk=device.pk),
         },
         "mailbox": {

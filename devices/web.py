@@ -4,10 +4,12 @@ import ipaddress
 import uuid
 
 from django.conf import settings
+from django.contrib import messages
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from . import hostile
 from .audit import Actor
+from .forms import per_page_problem
 from .models import AuditSource
 
 
@@ -52,3 +54,10 @@ def safe_next(request, default: str) -> str:
     ):
         return target
     return default
+
+
+def warn_about_page_size(request) -> None:
+    """A `per_page` that is no page size is said so, not silently ignored."""
+    problem = per_page_problem(request.GET)
+    if problem:
+        messages.warning(request, problem)

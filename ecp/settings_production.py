@@ -28,3 +28,7 @@ from .settings import DEBUG  # noqa: E402
 
 if DEBUG:
     raise ConfigError("DEBUG must be off with ecp.settings_production")
+
+# Warn (manage.py check, and gunicorn's log at start-up) when the links in mails
+# point at a host this server does not answer for (ecp/checks.py).
+ECP_CHECK_BASE_URL_HOST = True

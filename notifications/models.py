@@ -13,6 +13,7 @@ class Kind(models.TextChoices):
     USER_QUARANTINED = "user-quarantined", "User: device quarantined"
     USER_BLOCKED = "user-blocked", "User: device blocked"
     USER_NEW_DEVICE = "user-new-device", "User: new device partnership"
+    USER_APPROVED = "user-approved", "User: device approved"
     ADMIN_QUARANTINED = "admin-quarantined", "Admin: device quarantined"
     ADMIN_DIGEST = "admin-digest", "Admin: digest of quarantined devices"
     ADMIN_SELF_APPROVED = "admin-self-approved", "Admin: a user approved their own device"

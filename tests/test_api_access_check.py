@@ -74,6 +74,19 @@ def test_the_org_default_decides(cast, helpdesk):
     }
 
 
+def test_a_policy_decides_and_is_named(cast, helpdesk):
+    actions.create_policy(
+        SYSTEM, name="Board", default_access_level="Block", domains=["example.org"]
+    )
+    assert Mailbox.objects.get(alias="alice").primary_smtp_address.endswith("@example.org")
+    answer = check(helpdesk)
+    assert (answer["access_state"], answer["access_state_reason"]) == ("Blocked", "Global")
+    assert answer["explanation"] == (
+        "Blocked by the access policy Board of the mailbox alice (default access level Block);"
+        " no list entry or rule matches."
+    )
+
+
 def test_a_rule_decides_and_is_named(cast, helpdesk):
     rule = actions.create_rule(
         SYSTEM, characteristic="DeviceModel", query_string="iPhone16*", access_level="Block"

@@ -99,7 +99,7 @@ def test_bulk_allow_reports_done_and_missing(cast, client_for):
     assert body["missing"] == [424242]
     assert body["changed"] == 2
     assert body["changes"] == [{"from": "Quarantined", "to": "Allowed", "count": 2}]
-    assert body["message"] == "Allowed 2 devices; 2 devices Quarantined -> Allowed"
+    assert body["message"] == "Allowed 2 devices; 2 devices from quarantined to allowed"
     assert (state("AliceIphone1"), state("BobIphone1"), state("AliceDroid1")) == (
         "Allowed",
         "Allowed",

@@ -181,7 +181,7 @@ def test_allow_device_allows_it_individually_and_audits_as_cli(fleet):
     event = AuditEvent.objects.get(action="device.allow")
     assert event.source == AuditSource.CLI
     assert out.strip() == event.message
-    assert "Quarantined -> Allowed" in event.message
+    assert "from quarantined to allowed" in event.message
 
 
 @pytest.mark.django_db

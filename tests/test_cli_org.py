@@ -108,7 +108,7 @@ def test_it_prints_what_re_evaluation_did(allowed_device):
     assert allowed_device.access_state == AccessState.QUARANTINED
     assert allowed_device.access_state_reason == AccessReason.GLOBAL
     event = AuditEvent.objects.filter(action="org_settings.update").latest("id")
-    assert "Allowed -> Quarantined" in event.message
+    assert "from allowed to quarantined" in event.message
     assert out.splitlines()[0] == event.message
 
 

@@ -78,7 +78,7 @@ def test_new_rule_creates_it_re_evaluates_and_audits_as_cli(iphone):
     assert state(iphone) == (AccessState.QUARANTINED, AccessReason.DEVICE_RULE, rule.pk)
     event = AuditEvent.objects.get(action="rule.create")
     assert event.source == AuditSource.CLI
-    assert "Allowed -> Quarantined" in event.message
+    assert "from allowed to quarantined" in event.message
     assert out.splitlines() == [event.message, f"  id: {rule.pk}"]
 
 
@@ -267,7 +267,7 @@ def test_remove_rule_removes_it_and_re_evaluates(iphone, cli_actor):
     event = AuditEvent.objects.get(action="rule.delete")
     assert event.source == AuditSource.CLI
     assert out.strip() == event.message
-    assert "Blocked -> Allowed" in event.message
+    assert "from blocked to allowed" in event.message
 
 
 @pytest.mark.django_db

@@ -370,7 +370,9 @@ def test_an_existing_mailbox_is_updated_and_its_lists_merged(tmp_path, cli_actor
     assert lists("jdoe") == {"STOLEN1": "blocked", "KEEP1": "allowed", "NEW1": "allowed"}
     assert decided("PHONE1") == (AccessState.BLOCKED, AccessReason.POLICY)
     [event] = AuditEvent.objects.all()[events:]
-    assert event.message == ("Imported 2 mailboxes (1 new, 1 updated); 1 device Allowed -> Blocked")
+    assert event.message == (
+        "Imported 2 mailboxes (1 new, 1 updated); 1 device from allowed to blocked"
+    )
     assert DeviceStateChange.objects.get(event=event).device_id == phone.pk
     assert out.splitlines()[1:] == ["  allowed DeviceIds added: 1", "  blocked DeviceIds added: 0"]
 
@@ -583,7 +585,10 @@ def test_it_imports_a_get_mobiledevice_export_mirroring_exchange(tmp_path, mailb
 
     event = AuditEvent.objects.get(action="devices.import")
     assert (event.source, event.actor_name) == (AuditSource.CLI, getpass.getuser())
-    assert event.message == "Imported 4 devices (4 new, 0 updated); 1 device Allowed -> Quarantined"
+    assert (
+        event.message
+        == "Imported 4 devices (4 new, 0 updated); 1 device from allowed to quarantined"
+    )
     assert event.after["created"] == 4 and event.after["approve"] is False
     # Only the device whose state changes here has a history row and a mail.
     [change] = DeviceStateChange.objects.filter(event=event)

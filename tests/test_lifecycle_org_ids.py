@@ -80,7 +80,7 @@ def test_an_org_wide_id_allows_that_device_in_every_mailbox(loaners):
     event = AuditEvent.objects.get(action="org_device_id.add")
     assert event.source == AuditSource.CLI
     assert out.strip() == event.message
-    assert "2 devices Quarantined -> Allowed" in event.message
+    assert "2 devices from quarantined to allowed" in event.message
     # Each move is in the device's history, tied to that event.
     assert DeviceStateChange.objects.filter(event=event).count() == 2
     [row] = eas_json("get-org-device-id")
@@ -132,7 +132,7 @@ def test_removing_the_id_sends_the_devices_back_to_the_engine(loaners):
     event = AuditEvent.objects.get(action="org_device_id.remove")
     assert (event.source, event.before["device_id"]) == (AuditSource.CLI, LOANER)
     assert out.strip() == event.message
-    assert "2 devices Allowed -> Quarantined" in event.message
+    assert "2 devices from allowed to quarantined" in event.message
     assert eas("get-org-device-id").strip() == "No organisation-wide DeviceIds."
 
 

@@ -95,7 +95,7 @@ def test_a_domain_policy_gives_its_mailboxes_its_level(org):
     event = AuditEvent.objects.get(action="policy.create")
     assert event.source == AuditSource.CLI
     assert out.strip() == event.message
-    assert "1 device Allowed -> Quarantined" in event.message
+    assert "1 device from allowed to quarantined" in event.message
     [row] = eas_json("get-access-policy")
     assert list(row) == POLICY_KEYS
     assert row["name"] == "Sales"

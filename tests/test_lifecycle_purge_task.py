@@ -177,7 +177,7 @@ def test_devices_whose_window_ended_are_decided_as_the_system(discovering):
     assert fresh.access_state == AccessState.DEVICE_DISCOVERY
     event = AuditEvent.objects.get(action="devices.discovery_ended")
     assert (event.source, event.actor_name) == (AuditSource.SYSTEM, "system")
-    assert "1 device DeviceDiscovery -> Quarantined" in event.message
+    assert "1 device from in discovery to quarantined" in event.message
     [change] = DeviceStateChange.objects.filter(event=event)
     assert change.device_id == stale.pk
 

@@ -74,7 +74,7 @@ def test_the_new_device_is_allowed_and_the_old_one_goes(reset_phone):
     replace = result.event
     assert replace.action == "device.replace"
     assert replace.message.startswith("DeviceId KIMNEW2 allowed for mailbox kim, replacing KIMOLD1")
-    assert "1 device Quarantined -> Allowed" in replace.message
+    assert "1 device from quarantined to allowed" in replace.message
     assert replace.object_id == str(new.pk)
     removal = AuditEvent.objects.get(action="device.remove")
     assert removal.object_id == str(old.pk)
@@ -85,8 +85,9 @@ def test_the_new_device_is_allowed_and_the_old_one_goes(reset_phone):
             "198.51.100.4",
             "req-42",
         )
-    # Allowed is not news: nobody is mailed.
-    assert Notification.objects.count() == mails
+    # The user hears that the new device was approved (issue 17); nobody else is mailed.
+    assert Notification.objects.count() == mails + 1
+    assert Notification.objects.order_by("-id").first().kind == "user-approved"
 
 
 @pytest.mark.django_db

@@ -110,7 +110,7 @@ def test_always_lets_the_owner_approve_and_tells_the_admins(org, cli_actor):
     assert (event.client_ip, event.request_id) == ("192.0.2.7", "r-1")
     assert event.object_type == "MobileDevice" and event.object_id == str(device.pk)
     assert event.message.startswith("amy approved their own device AMYPHONE1")
-    assert "1 device Quarantined -> Allowed" in event.message
+    assert "1 device from quarantined to allowed" in event.message
 
     mails = Notification.objects.filter(kind=Kind.ADMIN_SELF_APPROVED)
     assert sorted(mails.values_list("recipient", flat=True)) == ADMINS

@@ -174,14 +174,15 @@ def test_no_new_device_alert_by_default(alice):
     assert rows() == []
 
 
-def test_no_mail_when_a_device_is_allowed_again(alice):
+def test_only_the_user_hears_when_a_device_is_allowed(alice):
     new_device(alice)
     quarantine_everything()
     Notification.objects.all().delete()
 
     actions.allow_device(ADMIN, alice, "ALICEPHONE1")
 
-    assert rows() == []
+    # Quarantined -> Allowed: the approval mail (issue 17), not the admins.
+    assert rows() == [("user-approved", "alice@contoso.com", "pending")]
 
 
 # ---------------------------------------------------------------------------

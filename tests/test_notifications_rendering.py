@@ -8,6 +8,7 @@ import pytest
 
 from devices import actions, notify
 from devices.audit import Actor
+from devices.model_names import marketing_name
 from devices.models import AuditSource, MobileDevice
 from notifications import links
 from notifications.models import Kind, Notification
@@ -97,7 +98,7 @@ def test_the_blocked_mail_escapes_the_insert_too(alice):
 
     subject, text, html = rendered(Kind.USER_BLOCKED)
 
-    assert subject == "Your SM-G991B is blocked from syncing mail"
+    assert subject == "Your Galaxy S21 is blocked from syncing mail"
     assert "&lt;script&gt;" in html and "<script>" not in html
     assert "<br>" in html
     assert "blocked" in text
@@ -169,7 +170,7 @@ def test_the_admin_mail_shows_every_device_field(quarantined):
         assert f">{label}</th>" in html
     for label in ("Phone number", "IMEI", "Access rule"):
         assert f">{label}</th>" in html
-    assert subject == ("Quarantined: SM-G991B of Alice Liddell (alice) waits for approval")
+    assert subject == ("Quarantined: Galaxy S21 of Alice Liddell (alice) waits for approval")
 
 
 def test_the_user_mail_shows_the_device_and_why_it_waits(quarantined):
@@ -191,7 +192,7 @@ def test_the_user_mail_shows_the_device_and_why_it_waits(quarantined):
     for value in ("356938035643809", "+31612345678", "(DeviceModel)"):
         assert value not in text
         assert value not in html
-    assert subject == "Your SM-G991B is waiting for approval to sync mail"
+    assert subject == "Your Galaxy S21 is waiting for approval to sync mail"
     assert "Hello Alice Liddell" in text
 
 
@@ -241,7 +242,7 @@ def test_the_new_device_mail(alice):
 
     subject, text, html = rendered(Kind.USER_NEW_DEVICE)
 
-    assert subject == "A new device was connected to your mailbox: SM-G991B"
+    assert subject == "A new device was connected to your mailbox: Galaxy S21"
     assert "ALICEPHONE1" in text and "ALICEPHONE1" in html
     assert 'href="https://ecp.example.org/my/devices/"' in html
 
@@ -258,3 +259,164 @@ def test_the_digest_lists_each_device_with_its_link(alice, org):
         assert f'href="https://ecp.example.org/devices/{d.pk}/"' in html
         assert f"https://ecp.example.org/devices/{d.pk}/" in text
     assert 'href="https://ecp.example.org/devices/quarantine/"' in html
+
+
+# --- phones, marketing names, the approval mail (issue 17, point 4) ---------------------------
+
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+
+
+def test_every_html_mail_has_a_viewport(quarantined, alice, org):
+    actions.allow_device(ADMIN, alice, quarantined.device_id)
+    digest = {"count": 1, "items": [notify.mail_context(quarantined, org)]}
+    htmls = [render(row.kind, row.context)[2] for row in Notification.objects.all()]
+    htmls.append(render(Kind.ADMIN_DIGEST, digest)[2])
+    kinds = set(Notification.objects.values_list("kind", flat=True))
+    assert {Kind.USER_QUARANTINED, Kind.ADMIN_QUARANTINED, Kind.USER_APPROVED} <= kinds
+    for html in htmls:
+        assert VIEWPORT in html
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        ("iPhone15C2", "iPhone 14 Pro"),
+        ("iPhone15,2", "iPhone 14 Pro"),
+        ("Apple-iPhone15C2/2104.136", "iPhone 14 Pro"),
+        ("iPhone17C3", "iPhone 16"),
+        ("iPhone14C5", "iPhone 13"),
+        ("iPad13C18", "iPad (10th generation)"),
+        ("iPad16C5", "iPad Pro 13-inch (M4)"),
+        ("SM-S918B", "Galaxy S23 Ultra"),
+        ("SM-S918U1", "Galaxy S23 Ultra"),
+        ("sm-s928b", "Galaxy S24 Ultra"),
+        ("SM-A546B/DS", "Galaxy A54 5G"),
+        ("SM-F946B", "Galaxy Z Fold5"),
+        ("SM-X710", "Galaxy Tab S9"),
+        ("iPhone99C9", ""),
+        ("SM-Z999", ""),
+        ("Pixel 8", ""),
+        ("", ""),
+    ],
+)
+def test_marketing_names(code, name):
+    assert marketing_name(code) == name
+
+
+def test_the_model_in_the_user_agent_names_a_device_without_a_model():
+    assert marketing_name("", "Apple-iPhone16C1/2104.136") == "iPhone 15 Pro"
+
+
+def test_subjects_and_bodies_use_the_marketing_name_beside_the_code(alice):
+    new_device(
+        alice,
+        device_id="ALICEIPHONE",
+        device_type="iPhone",
+        device_model="iPhone15C2",
+        user_agent="Apple-iPhone15C2/2104.136",
+    )
+    actions.set_org_settings(ADMIN, default_access_level="Block")
+    actions.set_org_settings(ADMIN, default_access_level="Quarantine")
+
+    subject, text, html = rendered(Kind.USER_QUARANTINED)
+    assert subject == "Your iPhone 14 Pro is waiting for approval to sync mail"
+    assert "iPhone 14 Pro (iPhone15C2)" in text
+    assert "<b>iPhone 14 Pro</b> (iPhone15C2)" in html
+
+    subject, text, html = rendered(Kind.ADMIN_QUARANTINED, ADMINS[0])
+    assert subject == "Quarantined: iPhone 14 Pro of Alice Liddell (alice) waits for approval"
+    assert "iPhone 14 Pro (iPhone15C2)" in text
+
+
+def test_an_unknown_model_shows_its_code_alone(alice):
+    new_device(alice, device_model="Pixel 8", device_type="Android")
+    actions.set_org_settings(ADMIN, default_access_level="Block")
+    actions.set_org_settings(ADMIN, default_access_level="Quarantine")
+
+    subject, text, _ = rendered(Kind.USER_QUARANTINED)
+    assert subject == "Your Pixel 8 is waiting for approval to sync mail"
+    assert "Model:          Pixel 8\n" in text
+
+
+def test_a_stored_context_without_a_label_still_renders(quarantined):
+    """Rows queued before the marketing names: the subject falls back to the model."""
+    row = Notification.objects.get(kind=Kind.USER_QUARANTINED)
+    device = {
+        k: v for k, v in row.context["device"].items() if k not in ("label", "marketing_name")
+    }
+    subject, text, _ = render(row.kind, {**row.context, "device": device})
+    assert subject == "Your SM-G991B is waiting for approval to sync mail"
+    assert "Model:          SM-G991B\n" in text
+
+
+def test_the_admin_mail_leaves_out_empty_rows_and_shows_the_waiting_time(alice):
+    new_device(alice, phone_number="", imei="")
+    actions.set_org_settings(ADMIN, default_access_level="Block")
+    actions.set_org_settings(ADMIN, default_access_level="Quarantine")
+
+    _, text, html = rendered(Kind.ADMIN_QUARANTINED, ADMINS[0])
+
+    for label in ("Phone number", "IMEI", "Access rule"):
+        assert f">{label}</th>" not in html
+        assert f"{label}:" not in text
+    assert ">Waiting</th><td>0 minutes (since " in html
+    assert "Waiting:        0 minutes (since " in text
+
+
+def test_the_admin_mail_names_the_device_it_probably_replaces(alice):
+    old = new_device(alice, device_id="OLDPHONE")
+    actions.allow_device(ADMIN, alice, old.device_id)
+    new_device(alice, device_id="NEWPHONE")  # same IMEI: a reset phone
+    actions.set_org_settings(ADMIN, default_access_level="Block")
+    actions.set_org_settings(ADMIN, default_access_level="Quarantine")
+
+    _, text, html = rendered(Kind.ADMIN_QUARANTINED, ADMINS[0])
+
+    assert "Probably replaces <code>OLDPHONE</code> (Galaxy S21, approved " in html
+    assert f'href="https://ecp.example.org/devices/{old.pk}/"' in html
+    assert "Probably replaces OLDPHONE (Galaxy S21, approved" in text
+    # Not for the user.
+    _, user_text, _ = rendered(Kind.USER_QUARANTINED)
+    assert "OLDPHONE" not in user_text
+
+
+def test_the_user_hears_that_the_device_was_approved(quarantined, alice):
+    actions.allow_device(ADMIN, alice, quarantined.device_id)
+
+    subject, text, html = rendered(Kind.USER_APPROVED)
+
+    assert subject == "Your Galaxy S21 was approved and now syncs mail"
+    assert "was approved" in text and "<b>approved</b>" in html
+    assert "ALICEPHONE1" in text and "ALICEPHONE1" in html
+    assert 'href="https://ecp.example.org/my/devices/"' in html
+    assert VIEWPORT in html
+    assert Notification.objects.get(kind=Kind.USER_APPROVED).recipient == "alice@contoso.com"
+
+
+def test_no_approval_mail_when_the_org_sends_no_user_mail(quarantined, alice):
+    actions.set_org_settings(ADMIN, send_user_mail=False)
+    actions.allow_device(ADMIN, alice, quarantined.device_id)
+
+    assert not Notification.objects.filter(kind=Kind.USER_APPROVED).exists()
+
+
+def test_no_approval_mail_for_a_device_that_was_not_waiting(alice):
+    actions.set_org_settings(ADMIN, default_access_level="Block")
+    device = new_device(alice)
+    actions.reevaluate(MobileDevice.objects.filter(pk=device.pk), None)
+    actions.allow_device(ADMIN, alice, device.device_id)  # Blocked -> Allowed
+
+    assert not Notification.objects.filter(kind=Kind.USER_APPROVED).exists()
+
+
+def test_a_policy_default_is_named_as_the_reason(alice):
+    actions.create_policy(
+        ADMIN, name="Contractors", default_access_level="Quarantine", domains=["contoso.com"]
+    )
+    new_device(alice)
+    actions.set_org_settings(ADMIN, default_access_level="Allow", new_device_alert=True)
+    actions.reevaluate(MobileDevice.objects.all(), None)
+
+    _, text, _ = rendered(Kind.USER_QUARANTINED)
+    assert "the access policy Contractors (default access level Quarantine)" in text
+    assert "the organisation's default access level" not in text

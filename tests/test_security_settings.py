@@ -25,6 +25,7 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "ecp.settings_production",
     "SECRET_KEY": "k" * 10 + "production-like-secret-key-with-enough-characters-0123456789",
     "ALLOWED_HOSTS": "ecp.example.org",
+    "ECP_BASE_URL": "https://ecp.example.org",
     "DEBUG": "false",
 }
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from devices import access
 from devices.evaluation import load_rules, mailbox_facts, org_facts
-from devices.models import AccessReason, AccessState, Mailbox, OrgSettings
+from devices.models import AccessPolicy, AccessReason, AccessState, Mailbox, OrgSettings
 
 from ..permissions import IsStaff
 from ..serializers import AccessCheckSerializer, AccessDecisionSerializer, RuleRefSerializer
@@ -78,6 +78,13 @@ def explain(decision: access.Decision, mailbox, org) -> str:
             "Device discovery: the device has not reported its model and OS yet, and the "
             f"rules need them; it is decided when it does (within "
             f"{org.discovery_window_minutes} minutes)."
+        )
+    policy = AccessPolicy.objects.filter(pk=decision.policy_id).first()
+    if policy is not None:
+        return (
+            f"{state} by the access policy {policy.name} of the mailbox {mailbox.alias} "
+            f"(default access level {policy.default_access_level}); no list entry or rule "
+            "matches."
         )
     return (
         f"{state} by the organisation's default access level ({org.default_access_level}); "

@@ -39,23 +39,33 @@ from .jobs import queue_rule_change, run_rule_change_job
 from .lifecycle import grandfather_devices, purge_quarantined
 from .mail import resend_notification
 from .mailboxes import create_mailbox, set_mailbox
-from .org import preview_org_settings, set_org_settings
-from .partnerships import allow_and_replace, allow_device, block_device, remove_device
+from .org import preview_org_settings, preview_org_settings_devices, set_org_settings
+from .partnerships import (
+    allow_and_replace,
+    allow_device,
+    block_device,
+    list_of,
+    remove_device,
+    undo_device_list,
+)
 from .policies import (
     add_org_device_id,
     create_policy,
     delete_policy,
+    preview_policy,
     remove_org_device_id,
     set_mailbox_policy,
     update_policy,
 )
-from .reevaluation import describe_changes, preview, reevaluate
+from .reevaluation import DevicePreview, describe_changes, preview, preview_devices, reevaluate
 from .rules import (
     clean_query_string,
     create_rule,
     delete_rule,
     preview_rule,
+    preview_rule_devices,
     preview_rule_removal,
+    preview_rule_removal_devices,
     update_rule,
 )
 from .self_service import may_self_approve, self_approve
@@ -95,10 +105,18 @@ __all__ = [
     "parse_access_state",
     "parse_characteristic",
     "preview",
+    "list_of",
+    "undo_device_list",
     "preview_org_settings",
+    "preview_policy",
+    "preview_org_settings_devices",
     "preview_rule",
+    "preview_rule_devices",
     "clean_query_string",
     "preview_rule_removal",
+    "preview_rule_removal_devices",
+    "preview_devices",
+    "DevicePreview",
     "purge_quarantined",
     "record_contact",
     "reevaluate",

@@ -15,7 +15,7 @@ from .base import (
     org_snapshot,
     parse_access_level,
 )
-from .reevaluation import preview, reevaluate
+from .reevaluation import DevicePreview, preview, preview_devices, reevaluate
 
 UNCHANGED = object()
 
@@ -97,3 +97,10 @@ def preview_org_settings(*, default_access_level: str | None = None) -> Counter:
     if default_access_level is not None:
         org.default_access_level = parse_access_level(default_access_level)
     return preview(MobileDevice.objects.all(), org=org)
+
+
+def preview_org_settings_devices(*, default_access_level: str, first: int = 20) -> DevicePreview:
+    """preview_org_settings, naming the devices the new default would move."""
+    org = OrgSettings.load()
+    org.default_access_level = parse_access_level(default_access_level)
+    return preview_devices(MobileDevice.objects.all(), org=org, first=first)

@@ -49,6 +49,54 @@ def set_device_list(
     return Result(device, event, transitions)
 
 
+def list_of(mailbox: Mailbox, device_id: str) -> str:
+    """Which of the mailbox's lists holds the DeviceId: 'allowed', 'blocked' or ''."""
+    entry = mailbox.device_ids.filter(device_key=device_id.lower()).values_list("list").first()
+    return entry[0] if entry else ""
+
+
+@transaction.atomic
+def undo_device_list(actor: Actor, mailbox: Mailbox, device_id: str, previous: str) -> Result:
+    """Put a DeviceId back where it was before an Allow or Block: a new, audited change.
+
+    `previous` is the list that held it ('allowed', 'blocked') or '' for none.
+    """
+    if previous not in ("", DeviceIdList.ALLOWED, DeviceIdList.BLOCKED):
+        raise ActionError(f"Unknown list {previous!r}.")
+    device_id = clean_device_id(device_id)
+    if previous:
+        where = f"back on the {previous} list"
+        return set_device_list(
+            actor,
+            mailbox,
+            device_id,
+            previous,
+            action="device.undo",
+            what=f"Undo: DeviceId {device_id} {where} of mailbox {mailbox.alias}",
+        )
+    mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
+    device = MobileDevice.objects.filter(mailbox=mailbox, device_key=device_id.lower()).first()
+    before = mailbox_snapshot(mailbox)
+    MailboxDeviceId.objects.filter(mailbox=mailbox, device_key=device_id.lower()).delete()
+    audit = AuditAfter(
+        actor,
+        f"Undo: DeviceId {device_id} taken off the lists of mailbox {mailbox.alias}",
+        action="device.undo",
+        object_type="MobileDevice",
+        object_id=str(device.pk) if device else "",
+        object_repr=f"{device_id} ({mailbox.alias})",
+        before=before,
+        after=mailbox_snapshot(mailbox),
+    )
+    transitions = reevaluate(
+        MobileDevice.objects.filter(mailbox=mailbox, device_key=device_id.lower()), audit
+    )
+    event = audit()
+    if device is not None:
+        device.refresh_from_db()
+    return Result(device, event, transitions)
+
+
 @transaction.atomic
 def allow_device(actor: Actor, mailbox: Mailbox, device_id: str) -> Result:
     """Put the DeviceId on the mailbox's allowed list (and off the blocked list)."""

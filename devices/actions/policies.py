@@ -23,7 +23,7 @@ from .base import (
     lock,
     parse_access_level,
 )
-from .reevaluation import reevaluate
+from .reevaluation import dry_run, reevaluate
 
 _DOMAIN_RE = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
@@ -266,3 +266,10 @@ def remove_org_device_id(actor: Actor, device_id: str) -> Result:
     entry.delete()
     transitions = reevaluate(MobileDevice.objects.filter(device_key=key), audit)
     return Result(None, audit(), transitions)
+
+
+def preview_policy(actor: Actor, policy: AccessPolicy | None, *, first: int = 20, **values):
+    """What creating (policy None) or changing a policy would move: a rolled-back dry run."""
+    if policy is None:
+        return dry_run(lambda: create_policy(actor, **values), first=first)
+    return dry_run(lambda: update_policy(actor, policy, **values), first=first)

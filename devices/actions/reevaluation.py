@@ -9,12 +9,15 @@ needs the groups only.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import access, bulk, notify
-from ..evaluation import load_rules, org_facts, plan
+from ..evaluation import Plan, load_rules, org_facts, plan
 from ..models import AccessState, DeviceStateChange, MobileDevice, OrgSettings
 from .base import EventSource, Transition, lock
 
@@ -125,11 +128,146 @@ def preview(
     return counts
 
 
+# Access states as people say them (issue 17: no "Quarantined -> Allowed" in messages).
+STATE_WORDS = {
+    "Allowed": "allowed",
+    "Blocked": "blocked",
+    "Quarantined": "quarantined",
+    "DeviceDiscovery": "in discovery",
+    "Unknown": "undecided",
+}
+
+
 def describe_changes(counts: Counter) -> str:
-    """E.g. '3 devices Quarantined -> Allowed' or 'no device changes state'."""
+    """E.g. '3 devices from quarantined to allowed' or 'no device changes state'."""
     if not counts:
         return "no device changes state"
     parts = []
     for (before, after), n in sorted(counts.items()):
-        parts.append(f"{n} device{'s' if n != 1 else ''} {before} -> {after}")
+        parts.append(
+            f"{n} device{'s' if n != 1 else ''} from {STATE_WORDS.get(before, before)}"
+            f" to {STATE_WORDS.get(after, after)}"
+        )
     return ", ".join(parts)
+
+
+@dataclass
+class DevicePreview:
+    """A preview that names the devices: the counts, the first few, and a way to all."""
+
+    counts: Counter
+    first: list  # MobileDevice rows (mailbox loaded), each with .preview_from and .preview_to
+    _plan: Plan = field(repr=False)
+
+    @property
+    def total(self) -> int:
+        return sum(n for (before, after), n in self.counts.items() if before != after)
+
+    def devices(self) -> Iterator:
+        """Every device whose state would change, by mailbox and DeviceId (for the CSV)."""
+        yield from _changing_devices(self._plan)
+
+
+def _changing_devices(planned: Plan) -> Iterator:
+    changing = [g for g in planned.moves if g.state != g.decision.state]
+    if not changing:
+        return
+    # Narrowed by the plain columns first, as Plan.moving() does; chunked for SQLite.
+    size = 400
+    for i in range(0, len(changing), size):
+        chunk = changing[i : i + size]
+        decisions = {g.state_key: g.decision for g in chunk}
+        devices = (
+            planned.annotated.filter(
+                access_state__in=sorted({g.state for g in chunk}),
+                device_type__in=sorted({g.device_type for g in chunk}),
+                state_key__in=list(decisions),
+            )
+            .select_related("mailbox")
+            .order_by("mailbox__alias", "device_key", "pk")
+        )
+        for device in devices.iterator(chunk_size=2000):
+            device.preview_from = device.access_state
+            device.preview_to = decisions[device.state_key].state
+            yield device
+
+
+def preview_devices(
+    scope: QuerySet,
+    *,
+    rules: access.RuleSet | None = None,
+    org: OrgSettings | None = None,
+    first: int = 20,
+) -> DevicePreview:
+    """preview(), plus the devices that would change state: the first `first` of them."""
+    now = timezone.now()
+    rules = rules if rules is not None else load_rules()
+    org = org or OrgSettings.load()
+    planned = plan(scope, rules, org_facts(org), now)
+    counts: Counter = Counter()
+    for group in planned.moves:
+        if group.state != group.decision.state:
+            counts[(group.state, group.decision.state)] += group.count
+    listed = []
+    if first and counts:
+        for device in _changing_devices(planned):
+            listed.append(device)
+            if len(listed) >= first:
+                break
+    return DevicePreview(counts, listed, planned)
+
+
+class _DryRun(Exception):
+    pass
+
+
+@dataclass
+class DryRunPreview:
+    """What an action would move, found by running it and rolling it back (no plan to reuse)."""
+
+    counts: Counter
+    first: list
+    moved: list  # (device pk, from state, to state) of every device whose state changes
+
+    @property
+    def total(self) -> int:
+        return len(self.moved)
+
+    def devices(self) -> Iterator:
+        to_state = {pk: (before, after) for pk, before, after in self.moved}
+        pks = sorted(to_state)
+        for i in range(0, len(pks), 500):
+            chunk = (
+                MobileDevice.objects.filter(pk__in=pks[i : i + 500])
+                .select_related("mailbox")
+                .order_by("mailbox__alias", "device_key", "pk")
+            )
+            for device in chunk:
+                device.preview_from, device.preview_to = to_state[device.pk]
+                yield device
+
+
+def dry_run(apply, *, first: int = 20) -> DryRunPreview:
+    """Run `apply()` (an action returning a Result) and roll everything back: rows, audit,
+    outbox. The transitions it made say which devices it would move."""
+    moved = []
+    try:
+        with transaction.atomic():
+            result = apply()
+            moved = [
+                (t.device_pk, t.from_state, t.to_state)
+                for t in result.transitions
+                if t.from_state != t.to_state
+            ]
+            raise _DryRun
+    except _DryRun:
+        pass
+    counts = Counter((before, after) for _, before, after in moved)
+    found = DryRunPreview(counts, [], moved)
+    if first:
+        found.first = []
+        for device in found.devices():
+            found.first.append(device)
+            if len(found.first) >= first:
+                break
+    return found

@@ -20,7 +20,7 @@ from .base import (
     parse_characteristic,
     rule_snapshot,
 )
-from .reevaluation import preview, reevaluate
+from .reevaluation import DevicePreview, preview, preview_devices, reevaluate
 
 
 def clean_query_string(characteristic: str, query_string: str) -> str:
@@ -148,6 +148,30 @@ def preview_rule(
     rule: DeviceAccessRule | None = None,
 ) -> Counter:
     """What saving this rule (new, or replacing `rule`) would do to existing devices."""
+    scope, rules = _rule_change(characteristic, query_string, access_level, rule)
+    return preview(scope, rules=rules)
+
+
+def preview_rule_devices(
+    *,
+    characteristic: str,
+    query_string: str,
+    access_level: str,
+    rule: DeviceAccessRule | None = None,
+    first: int = 20,
+) -> DevicePreview:
+    """preview_rule, naming the devices that would change state (the first few, and all)."""
+    scope, rules = _rule_change(characteristic, query_string, access_level, rule)
+    return preview_devices(scope, rules=rules, first=first)
+
+
+def preview_rule_removal_devices(rule: DeviceAccessRule, first: int = 20) -> DevicePreview:
+    scope, rules = _rule_removal(rule)
+    return preview_devices(scope, rules=rules, first=first)
+
+
+def _rule_change(characteristic, query_string, access_level, rule):
+    """(the devices a new or changed rule can move, the rules as they would be)."""
     characteristic, query_string, access_level = _clean_rule(
         characteristic, query_string, access_level
     )
@@ -162,16 +186,21 @@ def preview_rule(
     if rule is not None:
         changed.append((rule.characteristic, rule.query_string))
     scope = _scope(changed, rules.has_model_or_os_rules != _has_model_or_os_rules())
-    return preview(scope, rules=rules)
+    return scope, rules
 
 
 def preview_rule_removal(rule: DeviceAccessRule) -> Counter:
+    scope, rules = _rule_removal(rule)
+    return preview(scope, rules=rules)
+
+
+def _rule_removal(rule: DeviceAccessRule):
     rules = access.RuleSet(rule_facts(r) for r in DeviceAccessRule.objects.exclude(pk=rule.pk))
     scope = _scope(
         [(rule.characteristic, rule.query_string)],
         rules.has_model_or_os_rules != _has_model_or_os_rules(),
     )
-    return preview(scope, rules=rules)
+    return scope, rules
 
 
 @transaction.atomic

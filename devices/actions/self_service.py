@@ -58,13 +58,14 @@ def self_approve(actor: Actor, device: MobileDevice) -> Result:
     reason = may_self_approve(actor.user, device)
     if reason:
         raise ActionError(reason)
-    result = set_device_list(
-        actor,
-        device.mailbox,
-        device.device_id,
-        DeviceIdList.ALLOWED,
-        action="device.self_approve",
-        what=f"{device.mailbox.alias} approved their own device {device.device_id}",
-    )
+    with notify.owner_approving():
+        result = set_device_list(
+            actor,
+            device.mailbox,
+            device.device_id,
+            DeviceIdList.ALLOWED,
+            action="device.self_approve",
+            what=f"{device.mailbox.alias} approved their own device {device.device_id}",
+        )
     notify.self_approved(result.obj, result.event)
     return result

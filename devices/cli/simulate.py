@@ -21,6 +21,8 @@ import urllib.request
 from http import HTTPStatus
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from django.conf import settings
+
 from devices.eas import COMMANDS, EASParseError, build_base64_query, build_device_information_body
 from devices.eas import decode as decode_wbxml
 from devices.eas.client import (
@@ -72,9 +74,8 @@ def register(verbs) -> None:
     )
     p.add_argument(
         "--url",
-        default="http://127.0.0.1:8000",
         help="the gate: ECP itself, or nginx in front of the EAS server"
-        f" (default http://127.0.0.1:8000; {ACTIVESYNC_PATH} is added)",
+        f" (default ECP_BASE_URL, {settings.ECP_BASE_URL}; {ACTIVESYNC_PATH} is added)",
     )
     p.add_argument("--user", required=True, metavar="LOGIN", help="alias, DOMAIN\\alias or address")
     p.add_argument("--password", metavar="P")
@@ -116,7 +117,7 @@ def register(verbs) -> None:
 
 
 def simulate_device(out, args) -> None:
-    url = _gate_url(args.url)
+    url = _gate_url(args.url or settings.ECP_BASE_URL)
     command = _command(args.command, base64_form=args.base64)
     info = {key: getattr(args, option) for option, key in INFO_OPTIONS.items()}
     info = {key: value for key, value in info.items() if value is not None}

@@ -1,6 +1,7 @@
 """Template helpers for the ECP pages: the signed-in role, state badges, sort links."""
 
 from django import template
+from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from .. import hostile
@@ -12,6 +13,7 @@ from ..permissions import (
     can_manage_settings,
     role_for,
 )
+from ..views import wording
 
 register = template.Library()
 
@@ -52,6 +54,44 @@ def neutral(value) -> str:
     """Stored text shown safely: controls and bidi overrides become a visible U+FFFD
     (devices.hostile; what was stored before the gate refused them)."""
     return hostile.neutral(value)
+
+
+@register.filter
+def model_and_name(device, empty="—") -> str:
+    """'iPhone 14 Pro (iPhone15C2)': the marketing name beside the code, or the code alone."""
+    code = hostile.neutral(device.device_model or "")
+    name = device.marketing_name
+    if not name:
+        return code or empty
+    return format_html(
+        '{} <span class="text-body-secondary small ecp-model-code">({})</span>',
+        name,
+        code or "model from its user agent",
+    )
+
+
+@register.filter
+def device_name(device) -> str:
+    """What people call the device: its friendly name, marketing name, model or type."""
+    return hostile.neutral(
+        device.friendly_name
+        or device.marketing_name
+        or device.device_model
+        or device.device_type
+        or "Device"
+    )
+
+
+@register.filter
+def change_words(event) -> str:
+    """'by helpdesk in the control panel', 'when the device synced' (views.wording)."""
+    return wording.change_words(event)
+
+
+@register.filter
+def action_words(action: str) -> str:
+    """'Device details changed' for device.update (views.wording.ACTION_WORDS)."""
+    return wording.action_words(action)
 
 
 @register.filter

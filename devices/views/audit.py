@@ -20,6 +20,7 @@ from .. import csv_export
 from ..forms import AUDIT_ACTIONS, PAGE_SIZES, AuditFilterForm
 from ..models import AuditEvent, AuditSource, DeviceStateChange
 from ..permissions import can_manage_policies, can_manage_rules, staff_required
+from ..web import warn_about_page_size
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CSV_COLUMNS = (
@@ -137,6 +138,7 @@ def object_link(event, *, can_rules: bool) -> str:
 def audit_list(request):
     form = AuditFilterForm(request.GET)
     events = with_change_counts(form.filter(AuditEvent.objects.all()))
+    warn_about_page_size(request)
     page = _page(events, request, form.value("per_page"))
     can_rules = can_manage_rules(request.user)
     for event in page["rows"]:

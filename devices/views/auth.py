@@ -1,5 +1,6 @@
 """Sign in, change password. `next` is followed only when it points into this site."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -20,6 +21,20 @@ class SignInForm(AuthenticationForm):
             " Try again in a few minutes; if it persists, tell your administrator."
         ),
     }
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        field = self.fields["username"]
+        if "devices.directory.backend.DirectoryBackend" in settings.AUTHENTICATION_BACKENDS:
+            field.help_text = (
+                "Your directory account, as you like: the alias (jdoe), the mail address"
+                " (jdoe@example.org) or DOMAIN\\jdoe. The password is your directory password."
+            )
+        else:
+            field.help_text = (
+                "Your sign-in name, which for your own mailbox is its alias (jdoe), not the"
+                " mail address. Use the password your administrator gave you for this panel."
+            )
 
     def clean(self):
         try:

@@ -5,7 +5,6 @@ from collections import Counter
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -23,8 +22,10 @@ from ..permissions import (
     role_for,
     staff_required,
 )
-from ..web import actor_for, safe_next
-from .wording import decided_by, device_label, explain, plural
+from ..replacements import mark_replacements
+from ..web import actor_for, safe_next, warn_about_page_size
+from .undo import offer_undo
+from .wording import decided_by, device_label, explain, plural, state_change_words
 
 QUARANTINE_URL = "/devices/quarantine/"
 DEVICES_URL = "/devices/"
@@ -39,6 +40,7 @@ def _listing(request, devices, *, default_sort: str):
     filters = DeviceListFilterSet(
         request.GET, devices.select_related("mailbox", "access_rule"), default_sort=default_sort
     )
+    warn_about_page_size(request)
     paginator = IdsFirstPaginator(filters.qs, page_size(request.GET))
     return filters, paginator.get_page(request.GET.get("page"))
 
@@ -77,68 +79,6 @@ def _list_context(request, filters, page, *, title: str, quarantine: bool) -> di
     }
 
 
-def _family(device) -> tuple | None:
-    """DeviceType, model and user agent, when they say enough to recognise a device again."""
-    if device.device_type and (device.device_model or device.user_agent):
-        return (device.device_type, device.device_model, device.user_agent)
-    return None
-
-
-def mark_replacements(devices) -> None:
-    """Set `replaces` on each quarantined device that probably replaces an approved one.
-
-    A reset phone or a reinstalled mail app comes back with a new DeviceId. The
-    old one is an Allowed device of the same mailbox with the same IMEI, or the
-    same DeviceType, model and user agent. One query for the whole page: the
-    candidates of every mailbox on it, matched here.
-    """
-    waiting = [d for d in devices if d.access_state == AccessState.QUARANTINED]
-    for device in devices:
-        device.replaces = None
-    imeis = {d.imei for d in waiting if d.imei}
-    families = {_family(d) for d in waiting} - {None}
-    match = Q()
-    if imeis:
-        match |= Q(imei__in=imeis)
-    if families:
-        match |= Q(
-            device_type__in={f[0] for f in families},
-            device_model__in={f[1] for f in families},
-            user_agent__in={f[2] for f in families},
-        )
-    if not match:
-        return
-    candidates = (
-        MobileDevice.objects.filter(
-            match,
-            mailbox_id__in={d.mailbox_id for d in waiting},
-            access_state=AccessState.ALLOWED,
-        )
-        .only(
-            "pk",
-            "mailbox_id",
-            "device_id",
-            "device_type",
-            "device_model",
-            "user_agent",
-            "imei",
-            "state_changed_at",
-            "last_seen",
-        )
-        .order_by("last_seen", "id")  # the one that went quiet first
-    )
-    by_mailbox: dict[int, list] = {}
-    for old in candidates:
-        by_mailbox.setdefault(old.mailbox_id, []).append(old)
-    for device in waiting:
-        olds = [old for old in by_mailbox.get(device.mailbox_id, ()) if old.pk != device.pk]
-        same_imei = [old for old in olds if device.imei and old.imei == device.imei]
-        family = _family(device)
-        same_family = [old for old in olds if family and _family(old) == family]
-        found = same_imei or same_family
-        device.replaces = found[0] if found else None
-
-
 @login_required
 @staff_required
 def quarantine(request):
@@ -146,6 +86,9 @@ def quarantine(request):
     filters, page = _listing(request, devices, default_sort="waiting")
     mark_replacements(list(page))
     context = _list_context(request, filters, page, title="Quarantined devices", quarantine=True)
+    if context["filters_active"]:
+        # "0 of 11 waiting match the filters", not "0 waiting" beside the menu's 11.
+        context["quarantined_total"] = devices.count()
     return render(request, "devices/quarantine.html", context)
 
 
@@ -204,20 +147,21 @@ def device_detail(request, pk):
 
 
 def _outcome(result, device) -> str:
-    """'Quarantined -> Allowed', or what stayed the same."""
+    """'was quarantined, now allowed', or what stayed the same."""
     for t in result.transitions:
         if t.device_pk == device.pk:
             if t.from_state == t.to_state:
-                return f"stays {t.to_state} (reason now: the mailbox's list)"
-            return f"{t.from_state} -> {t.to_state}"
+                return f"still {t.to_state.lower()}, now by the mailbox's own list"
+            return state_change_words(t.from_state, t.to_state)
     after = result.obj.access_state if result.obj is not None else device.access_state
-    return f"no change, already {after}"
+    return f"no change, already {after.lower()}"
 
 
 def _set_access(request, pk, verb: str):
     device = get_device_for_user(request, pk, change=True)
     action = actions.allow_device if verb == "allow" else actions.block_device
     past = "Allowed" if verb == "allow" else "Blocked"
+    previous = actions.list_of(device.mailbox, device.device_id)
     try:
         result = action(actor_for(request), device.mailbox, device.device_id)
     except actions.ActionError as e:
@@ -227,6 +171,7 @@ def _set_access(request, pk, verb: str):
             request,
             f"{past} {device_label(device)} for {device.mailbox.alias}: {_outcome(result, device)}",
         )
+        offer_undo(request, [(device, previous)], verb)
     return redirect(safe_next(request, device_url(device)))
 
 
@@ -301,24 +246,25 @@ def bulk(request):
         MobileDevice.objects.select_related("mailbox").filter(pk__in=form.cleaned_data["ids"])
     )
     actor = actor_for(request)
-    done, failed, moves = [], [], Counter()
+    done, failed, moves, changed = [], [], Counter(), []
     for device in devices:
+        previous = actions.list_of(device.mailbox, device.device_id)
         try:
             result = action(actor, device.mailbox, device.device_id)
         except actions.ActionError as e:
             failed.append(f"{device_label(device)} ({e})")
             continue
+        changed.append((device, previous))
         done.append(f"{device_label(device)} for {device.mailbox.alias}")
         for t in result.transitions:
             moves[(t.from_state, t.to_state)] += 1
     if done:
         names = ", ".join(done[:5]) + (f" and {len(done) - 5} more" if len(done) > 5 else "")
-        changes = ", ".join(
-            f"{plural(n)} {before} -> {after}" for (before, after), n in sorted(moves.items())
-        )
+        changes = actions.describe_changes(moves) if moves else ""
         messages.success(
             request, f"{past} {plural(len(done))}: {names}." + (f" {changes}." if changes else "")
         )
+        offer_undo(request, changed, verb)
     if failed:
         messages.error(request, f"Could not {verb}: {'; '.join(failed)}")
     missing = len(form.cleaned_data["ids"]) - len(devices)

@@ -22,7 +22,7 @@ from ..permissions import (
     get_policy_for_user,
     staff_required,
 )
-from ..web import actor_for
+from ..web import actor_for, warn_about_page_size
 
 
 def _changes(result) -> str:
@@ -42,6 +42,7 @@ def mailbox_list(request):
             n_quarantined=Count("devices", filter=Q(devices__access_state=AccessState.QUARANTINED)),
         )
     )
+    warn_about_page_size(request)
     page = Paginator(mailboxes, form.value("per_page")).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
@@ -60,6 +61,10 @@ def mailbox_detail(request, pk):
         return _change_mailbox(request, mailbox)
     devices = mailbox.devices.select_related("access_rule").order_by("device_key", "id")
     entries = list(mailbox.device_ids.order_by("device_key"))
+    # The confirmation of a removal says whether a partnership of this mailbox uses it.
+    keys = {d.device_key for d in devices}
+    for entry in entries:
+        entry.n_devices = 1 if entry.device_key in keys else 0
     policy = mailbox.access_policy
     domain = mailbox.primary_smtp_address.rsplit("@", 1)[-1].lower()
     # A directory mailbox: its groups (one query, only for those), and the policy's way in.

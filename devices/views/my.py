@@ -13,7 +13,7 @@ from .. import actions
 from ..models import AccessState, AuditSource, Mailbox, OrgSettings
 from ..permissions import get_own_device_for_user
 from ..web import actor_for
-from .wording import explain, next_steps
+from .wording import explain_for_owner, next_steps
 
 MY_DEVICES_URL = "/my/devices/"
 
@@ -28,7 +28,7 @@ def my_devices(request):
             "-first_seen", "-id"
         ):
             device.mailbox = mailbox
-            device.explanation = explain(device, org=org)
+            device.explanation = explain_for_owner(device, org=org)
             device.next_steps = next_steps(device, org=org)
             device.why_not_approve = ""
             device.may_approve = False

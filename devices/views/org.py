@@ -8,8 +8,11 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import F
 from django.db.models.fields.json import KT
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
 
 from .. import actions
 from ..audit import SYSTEM
@@ -22,6 +25,7 @@ from ..permissions import (
     staff_required,
 )
 from ..web import actor_for
+from .previews import FIRST, preview_context, preview_csv_response
 from .wording import describe_counts, plural, sentence
 
 SETTINGS_URL = "/settings/"
@@ -94,8 +98,12 @@ def org_settings(request):
     changes = form.set_org_settings_kwargs()
     level = changes["default_access_level"]
     if level != org.default_access_level and request.POST.get("confirm_level") != level:
-        counts = actions.preview_org_settings(default_access_level=level)
+        found = actions.preview_org_settings_devices(default_access_level=level, first=FIRST)
+        counts = found.counts
         phrases = describe_counts(counts)
+        csv_url = (
+            f"{reverse('org-settings-preview-csv')}?{urlencode({'default_access_level': level})}"
+        )
         return _render(
             request,
             form,
@@ -106,6 +114,7 @@ def org_settings(request):
                 "phrases": phrases,
                 "total": sum(n for (a, b), n in counts.items() if a != b),
                 "cut_off": _cuts_off(counts),
+                "preview": preview_context(found, csv_url=csv_url),
             },
         )
     grandfather_first = level != org.default_access_level and "grandfather_first" in request.POST
@@ -133,7 +142,7 @@ def org_settings(request):
         text = f"{_grandfathered(grandfathered)} {text}"
     if before["default_access_level"] != after["default_access_level"]:
         text += (
-            f" Default access level {before['default_access_level']} -> "
+            f" Default access level changed from {before['default_access_level']} to "
             f"{after['default_access_level']}."
         )
     moved = Counter(
@@ -143,6 +152,23 @@ def org_settings(request):
         text += f" {actions.describe_changes(moved)}."
     messages.success(request, text)
     return redirect(SETTINGS_URL)
+
+
+@require_GET
+@login_required
+@staff_required
+def org_settings_preview_csv(request):
+    """Every device a new default access level would move, as CSV."""
+    get_org_settings_for_user(request, change=True)
+    try:
+        found = actions.preview_org_settings_devices(
+            default_access_level=request.GET.get("default_access_level", ""), first=0
+        )
+    except actions.ActionError as e:
+        return HttpResponseBadRequest(
+            f"No preview: {e}\n", content_type="text/plain; charset=utf-8"
+        )
+    return preview_csv_response(found, request, "default-access-level-preview")
 
 
 @require_POST

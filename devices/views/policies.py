@@ -9,7 +9,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from .. import actions
 from ..forms import PolicyForm
@@ -21,6 +24,7 @@ from ..permissions import (
     staff_required,
 )
 from ..web import actor_for
+from .previews import FIRST, preview_context, preview_csv_response
 from .wording import describe_counts, plural, sentence
 
 POLICIES_URL = "/policies/"
@@ -50,8 +54,51 @@ def policy_list(request):
     )
 
 
-def _form_page(request, form, policy=None):
-    return render(request, "devices/policy_form.html", {"form": form, "policy": policy})
+def _form_page(request, form, policy=None, preview=None):
+    return render(
+        request,
+        "devices/policy_form.html",
+        {"form": form, "policy": policy, "preview": preview},
+    )
+
+
+def _preview_page(request, form, policy=None):
+    """The devices saving these values would move (a rolled-back dry run), and the CSV."""
+    values = form.policy_values()
+    try:
+        found = actions.preview_policy(actor_for(request), policy, first=FIRST, **values)
+    except actions.ActionError as e:
+        form.add_error(None, str(e))
+        return _form_page(request, form, policy)
+    query = {k: v for k, v in request.POST.items() if k in PolicyForm.base_fields}
+    if policy is not None:
+        query["policy"] = policy.pk
+    csv_url = f"{reverse('policy-preview-csv')}?{urlencode(query)}"
+    return _form_page(request, form, policy, preview_context(found, csv_url=csv_url))
+
+
+@login_required
+@staff_required
+def policy_preview_csv(request):
+    """Every device saving these policy values would move, as CSV."""
+    if not can_manage_policies(request.user):
+        raise PermissionDenied(POLICIES_READ_ONLY)
+    policy = None
+    if request.GET.get("policy"):
+        policy = get_policy_for_user(request, request.GET["policy"], change=True)
+    form = PolicyForm(request.GET)
+    if not form.is_valid():
+        problems = " ".join(e for errors in form.errors.values() for e in errors)
+        return HttpResponseBadRequest(
+            f"No preview: {problems}\n", content_type="text/plain; charset=utf-8"
+        )
+    try:
+        found = actions.preview_policy(actor_for(request), policy, first=0, **form.policy_values())
+    except actions.ActionError as e:
+        return HttpResponseBadRequest(
+            f"No preview: {e}\n", content_type="text/plain; charset=utf-8"
+        )
+    return preview_csv_response(found, request, "policy-preview")
 
 
 @login_required
@@ -64,6 +111,8 @@ def policy_new(request):
     form = PolicyForm(request.POST)
     if not form.is_valid():
         return _form_page(request, form)
+    if "preview" in request.POST:
+        return _preview_page(request, form)
     try:
         result = actions.create_policy(actor_for(request), **form.policy_values())
     except actions.ActionError as e:
@@ -88,6 +137,8 @@ def policy_edit(request, pk):
     form = PolicyForm(request.POST)
     if not form.is_valid():
         return _form_page(request, form, policy)
+    if "preview" in request.POST:
+        return _preview_page(request, form, policy)
     try:
         result = actions.update_policy(actor_for(request), policy, **form.policy_values())
     except actions.ActionError as e:

@@ -13,7 +13,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from .. import actions
@@ -40,6 +43,7 @@ from ..permissions import (
     staff_required,
 )
 from ..web import actor_for, safe_next
+from .previews import FIRST, preview_context, preview_csv_response
 from .wording import describe_counts, rule_words, sentence
 
 RULES_URL = "/rules/"
@@ -145,16 +149,61 @@ def _save_or_preview(request, form, *, mode, rule=None, device=None):
             messages.success(request, f"{what} {rule_words(result.obj)}: it {moved['sentence']}.")
             return redirect(safe_next(request, RULES_URL))
     try:
-        counts = actions.preview_rule(**values, rule=rule)
+        preview = _listed_preview(values, rule)
     except actions.ActionError as e:
         form.add_error(None, str(e))
         return render(
             request, template, _form_context(request, form, mode=mode, rule=rule, device=device)
         )
     context = _form_context(
-        request, form, mode=mode, rule=rule, device=device, preview=_preview(counts), values=values
+        request, form, mode=mode, rule=rule, device=device, preview=preview, values=values
     )
     return render(request, template, context)
+
+
+def _listed_preview(values: dict, rule=None) -> dict:
+    """The preview naming the devices, with the link to the CSV of all of them."""
+    found = actions.preview_rule_devices(**values, rule=rule, first=FIRST)
+    query = {k: values[k] for k in ("characteristic", "query_string", "access_level")}
+    if rule is not None:
+        query["rule"] = rule.pk
+    csv_url = f"{reverse('rule-preview-csv')}?{urlencode(query)}"
+    return preview_context(found, csv_url=csv_url)
+
+
+@require_GET
+@login_required
+@staff_required
+def rule_preview_csv(request):
+    """Every device saving these rule values would move, as CSV."""
+    if not can_manage_rules(request.user):
+        raise PermissionDenied(RULES_READ_ONLY)
+    rule = None
+    if request.GET.get("rule"):
+        rule = get_rule_for_user(request, request.GET["rule"], change=True)
+    form = RuleForm(request.GET)
+    if not form.is_valid():
+        problems = " ".join(e for errors in form.errors.values() for e in errors)
+        return HttpResponseBadRequest(
+            f"No preview: {problems}\n", content_type="text/plain; charset=utf-8"
+        )
+    try:
+        found = actions.preview_rule_devices(**form.rule_values(), rule=rule, first=0)
+    except actions.ActionError as e:
+        return HttpResponseBadRequest(
+            f"No preview: {e}\n", content_type="text/plain; charset=utf-8"
+        )
+    return preview_csv_response(found, request, "rule-preview")
+
+
+@require_GET
+@login_required
+@staff_required
+def rule_delete_preview_csv(request, pk):
+    """Every device deleting this rule would move, as CSV."""
+    rule = get_rule_for_user(request, pk, change=True)
+    found = actions.preview_rule_removal_devices(rule, first=0)
+    return preview_csv_response(found, request, f"rule-{rule.pk}-delete-preview")
 
 
 @login_required
@@ -190,9 +239,8 @@ def rule_new(request):
             _form_context(request, form, mode="similar", device=device),
         )
     values = form.rule_values()
-    counts = actions.preview_rule(**values)
     context = _form_context(
-        request, form, mode="similar", device=device, preview=_preview(counts), values=values
+        request, form, mode="similar", device=device, preview=_listed_preview(values), values=values
     )
     return render(request, "devices/rule_form.html", context)
 
@@ -235,7 +283,8 @@ def rule_delete(request, pk):
         moved = _preview(result.summary())
         messages.success(request, f"Deleted {words}: it {moved['sentence']}.")
         return redirect(RULES_URL)
-    preview = _preview(actions.preview_rule_removal(rule))
+    found = actions.preview_rule_removal_devices(rule, first=FIRST)
+    preview = preview_context(found, csv_url=reverse("rule-delete-preview-csv", args=[rule.pk]))
     deciding = MobileDevice.objects.filter(access_rule=rule).count()
     return render(
         request,

@@ -75,6 +75,80 @@ def explain(device, *, org=None) -> str:
     return f"{state} by the organisation's default access level for new devices."
 
 
+_OWNER_CHARACTERISTIC = {
+    "DeviceType": "devices of the kind",
+    "DeviceModel": "devices of the model",
+    "DeviceOS": "devices running",
+    "UserAgent": "the mail app",
+}
+_OWNER_LEVEL = {
+    "Allow": "lets {what} sync",
+    "Block": "blocks {what}",
+    "Quarantine": "holds {what} until the help desk approves them",
+}
+
+
+def explain_for_owner(device, *, org=None) -> str:
+    """Why the device is in its state, for its owner: no engine terms, no other mailbox."""
+    state, reason = device.access_state, device.access_state_reason
+    if state in (AccessState.UNKNOWN, AccessState.DEVICE_DISCOVERY):
+        return explain(device, org=org)
+    if reason == AccessReason.POLICY:
+        return "Mobile sync (ActiveSync) is turned off for your mailbox."
+    if reason == AccessReason.ACCOUNT_DISABLED:
+        return "Your account is disabled or was removed in the directory."
+    if reason == AccessReason.INDIVIDUAL:
+        if state == AccessState.ALLOWED:
+            return "This device was approved for your mailbox."
+        return "This device was blocked for your mailbox."
+    if reason == AccessReason.DEVICE_RULE:
+        rule = device.access_rule
+        if rule is None:
+            return f"{AccessState(state).label} by a rule your organisation has since removed."
+        what = (
+            f"{_OWNER_CHARACTERISTIC.get(rule.characteristic, 'devices like')} {rule.query_string}"
+        )
+        verb = _OWNER_LEVEL.get(rule.access_level, "decides about {what}").format(what=what)
+        return f"Your organisation {verb}."
+    if reason == AccessReason.UPGRADE:
+        return "The device's details are being brought up to date."
+    if reason == AccessReason.ORG_LIST:
+        return "Your organisation approved this device."
+    level = org.default_access_level if org else ""
+    policy = getattr(device, "access_policy", None) if device.access_policy_id else None
+    if policy is not None:
+        level = policy.default_access_level
+    verb = _OWNER_LEVEL.get(level, "decides about {what}").format(what="new devices")
+    if policy is not None:
+        return f"The access policy {policy.name}, which covers your mailbox, {verb}."
+    return f"Your organisation {verb}."
+
+
+_SOURCE_WORDS = {
+    AuditSource.UI: "by {actor} in the control panel",
+    AuditSource.CLI: "by {actor} on the command line",
+    AuditSource.API: "by {actor} through the REST API",
+    AuditSource.GATE: "when the device synced",
+    AuditSource.SYSTEM: "automatically",
+    AuditSource.SELF_SERVICE: "by {actor}, the device's owner",
+    AuditSource.DIRECTORY: "by the directory sync",
+}
+
+
+def change_words(event) -> str:
+    """Who made a change, in words: 'by helpdesk in the control panel', 'when the device synced'."""
+    if event is None:
+        return "automatically"
+    return _SOURCE_WORDS.get(event.source, "by {actor}").format(actor=event.actor_name)
+
+
+def state_change_words(before: str, after: str) -> str:
+    """'was quarantined, now allowed' for a message, never 'Quarantined -> Allowed'."""
+    if before == after:
+        return f"still {_STATE_WORDS.get(after, after)}"
+    return f"was {_STATE_WORDS.get(before, before)}, now {_STATE_WORDS.get(after, after)}"
+
+
 # Sources where a person acted; the gate and the system decide by rules and defaults.
 PEOPLE = frozenset({AuditSource.UI, AuditSource.CLI, AuditSource.API, AuditSource.SELF_SERVICE})
 
@@ -208,10 +282,10 @@ def sentence(phrases: list[str], *, none: str = "changes no existing device") ->
 
 
 def transition_words(transitions, device_pk=None) -> str:
-    """'Quarantined -> Allowed' for one device's transition, or 'no change'."""
+    """'was quarantined, now allowed' for one device's transition, or ''."""
     for t in transitions:
         if device_pk is None or t.device_pk == device_pk:
-            return f"{t.from_state} -> {t.to_state}"
+            return state_change_words(t.from_state, t.to_state)
     return ""
 
 
@@ -219,3 +293,43 @@ def device_label(device) -> str:
     """'iPhone ABC123': the family (or model) and the DeviceId."""
     kind = device.device_type or device.device_model or "Device"
     return f"{kind} {device.device_id}"
+
+
+# Audit actions in words, beside their code (the filters and the API use the code).
+ACTION_WORDS = {
+    "api_token.create": "API token created",
+    "api_token.revoke": "API token revoked",
+    "demo.seed": "Demo data loaded",
+    "device.allow": "Device allowed",
+    "device.block": "Device blocked",
+    "device.purge": "Stale quarantined device removed",
+    "device.remove": "Partnership removed",
+    "device.replace": "Device allowed, replacing an old one",
+    "device.self_approve": "Device approved by its owner",
+    "device.undo": "Allow or Block undone",
+    "device.update": "Device details changed",
+    "devices.discovery_ended": "Device discovery ended",
+    "devices.grandfather": "Existing devices grandfathered",
+    "devices.import": "Devices imported",
+    "directory.sync": "Directory synchronised",
+    "mailbox.create": "Mailbox created",
+    "mailbox.policy": "Mailbox's access policy changed",
+    "mailbox.update": "Mailbox changed",
+    "mailboxes.import": "Mailboxes imported",
+    "notification.resend": "Mail sent again",
+    "org_device_id.add": "Organisation-wide DeviceId added",
+    "org_device_id.remove": "Organisation-wide DeviceId removed",
+    "org_settings.update": "Organisation settings changed",
+    "policy.create": "Access policy created",
+    "policy.delete": "Access policy deleted",
+    "policy.update": "Access policy changed",
+    "rule.create": "Rule created",
+    "rule.delete": "Rule deleted",
+    "rule.update": "Rule changed",
+    "user.roles": "Roles changed",
+}
+
+
+def action_words(action: str) -> str:
+    """'Device details changed' for device.update; an unknown code reads as itself."""
+    return ACTION_WORDS.get(action, action)

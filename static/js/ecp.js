@@ -34,6 +34,29 @@
     });
   }
 
+  // Buttons that ask before they submit: <button data-confirm="Question?">. A bulk button
+  // asks with the counts of the selection: {devices} and {users} in data-confirm-bulk.
+  function setUpConfirmButtons() {
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-confirm], button[data-confirm-bulk]");
+      if (!button) { return; }
+      var question = button.getAttribute("data-confirm");
+      var bulk = button.getAttribute("data-confirm-bulk");
+      if (bulk) {
+        var checked = Array.prototype.filter.call(
+          button.form.querySelectorAll("input[type=checkbox][name=ids]"),
+          function (b) { return b.checked; });
+        var users = {};
+        checked.forEach(function (b) { users[b.getAttribute("data-mailbox")] = true; });
+        var n = checked.length, u = Object.keys(users).length;
+        question = bulk
+          .replace("{devices}", n + (n === 1 ? " device" : " devices"))
+          .replace("{users}", u + (u === 1 ? " user" : " users"));
+      }
+      if (!window.confirm(question)) { event.preventDefault(); }
+    });
+  }
+
   // Rule form: the family picker follows the characteristic; a changed value
   // makes the shown preview stale, so Save waits for a new preview.
   function setUpRuleForm(form) {
@@ -94,6 +117,13 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form.ecp-bulk").forEach(setUpBulk);
     document.querySelectorAll("form[data-confirm]").forEach(setUpConfirm);
+    setUpConfirmButtons();
+    // The Undo offer goes away when it expires (the server refuses it then anyway).
+    var undo = document.getElementById("undo");
+    if (undo) {
+      var seconds = parseInt(undo.getAttribute("data-undo-seconds"), 10) || 60;
+      window.setTimeout(function () { undo.remove(); }, seconds * 1000);
+    }
     var ruleForm = document.getElementById("rule-form");
     if (ruleForm) { setUpRuleForm(ruleForm); }
     var job = document.getElementById("job");

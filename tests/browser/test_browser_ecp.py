@@ -37,7 +37,7 @@ def test_help_desk_allows_a_quarantined_device_in_three_clicks(demo, new_page):
     row.get_by_role("button", name=re.compile(r"^Allow ")).click()  # click 3
     expect(page.locator("#messages")).to_contain_text(
         f"Allowed {oldest.device_type} {oldest.device_id} for {oldest.mailbox.alias}: "
-        "Quarantined -> Allowed"
+        "was quarantined, now allowed"
     )
     expect(_row(page, oldest)).to_have_count(0)
     assert MobileDevice.objects.get(pk=oldest.pk).access_state == AccessState.ALLOWED
@@ -129,7 +129,9 @@ def test_admin_switches_the_default_level_after_confirming(demo, new_page):
     )
     assert OrgSettings.load().default_access_level == "Quarantine"
     page.get_by_role("button", name="Yes, switch to Allow and save").click()
-    expect(page.locator("#messages")).to_contain_text("Default access level Quarantine -> Allow.")
+    expect(page.locator("#messages")).to_contain_text(
+        "Default access level changed from Quarantine to Allow."
+    )
     assert OrgSettings.load().default_access_level == "Allow"
     assert not MobileDevice.objects.filter(access_state=AccessState.QUARANTINED).exists()
 

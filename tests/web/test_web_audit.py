@@ -219,4 +219,19 @@ def test_the_list_runs_a_fixed_number_of_queries_with_state_changes(world, hd):
     for i in range(40):
         contact(world.bob_box, f"BOBMORE{i}", "Android", "SM-S918B")
     hd.post("/devices/bulk", {"action": "allow", "ids": "1,2,3,4"})
+    hd.get("/devices/quarantine/")  # the page after the action, which shows the Undo offer once
     assert queries() == small == 5
+
+
+def test_actions_are_named_in_words_beside_their_code(world):
+    from django.test import Client
+
+    from devices import actions as device_actions
+    from devices.audit import Actor
+    from devices.models import AuditSource
+
+    device_actions.allow_device(Actor(source=AuditSource.CLI), world.alice_box, "ALICEIPAD1")
+    client = Client()
+    client.force_login(world.org)
+    page = client.get("/audit/").content.decode()
+    assert 'Device allowed <code class="small d-block text-nowrap">device.allow</code>' in page

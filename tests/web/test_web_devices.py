@@ -112,7 +112,9 @@ def test_allow_from_the_quarantine_list(world, hd):
         f"/devices/{world.alice_phone.pk}/allow", {"next": "/devices/quarantine/"}, follow=True
     )
     assert response.redirect_chain[-1] == ("/devices/quarantine/", 302)
-    assert _messages(response) == ["Allowed iPhone ALICEIPHONE1 for alice: Quarantined -> Allowed"]
+    assert _messages(response) == [
+        "Allowed iPhone ALICEIPHONE1 for alice: was quarantined, now allowed"
+    ]
     assert "ALICEIPHONE1" not in _rows(response)
     assert state_of(world.alice_phone) == AccessState.ALLOWED
     event = AuditEvent.objects.filter(action="device.allow").get()
@@ -123,9 +125,11 @@ def test_allow_from_the_quarantine_list(world, hd):
 def test_block_and_the_message_says_what_happened(world, hd):
     response = hd.post(f"/devices/{world.bob_phone.pk}/block", follow=True)
     assert response.redirect_chain[-1] == (f"/devices/{world.bob_phone.pk}/", 302)
-    assert _messages(response) == ["Blocked Android BOBANDROID1 for bob: Quarantined -> Blocked"]
+    assert _messages(response) == [
+        "Blocked Android BOBANDROID1 for bob: was quarantined, now blocked"
+    ]
     again = hd.post(f"/devices/{world.bob_phone.pk}/block", follow=True)
-    assert _messages(again) == ["Blocked Android BOBANDROID1 for bob: no change, already Blocked"]
+    assert _messages(again) == ["Blocked Android BOBANDROID1 for bob: no change, already blocked"]
 
 
 def test_unsafe_next_is_ignored(world, hd):
@@ -160,7 +164,7 @@ def test_bulk_allow(world, hd):
     (message,) = _messages(response)
     assert message.startswith("Allowed 2 devices: ")
     assert "iPhone ALICEIPHONE1 for alice" in message and "Android BOBANDROID1 for bob" in message
-    assert message.endswith("2 devices Quarantined -> Allowed.")
+    assert message.endswith("2 devices from quarantined to allowed.")
     assert set(_rows(response)) == {"ALICEIPAD1", "CAROLIPHONE1"}
 
 
@@ -198,7 +202,7 @@ def test_device_page(world, hd):
         ("Unknown", "Quarantined"),
         ("Quarantined", "Allowed"),
     ]
-    assert "by <strong>hd</strong> via control panel" in page
+    assert "by hd in the control panel" in page
 
 
 def test_device_page_names_the_deciding_rule(world, admin):
@@ -233,3 +237,11 @@ def test_a_device_blocked_by_policy_points_at_its_mailbox(world, admin):
     assert "Blocked because ActiveSync is turned off for the mailbox alice." in page
     assert "ActiveSync is off for" in page
     assert f'action="/devices/{world.alice_phone.pk}/allow"' not in page
+
+
+def test_the_history_says_who_in_words(world, hd):
+    hd.post(f"/devices/{world.alice_phone.pk}/allow")
+    page = html.unescape(hd.get(f"/devices/{world.alice_phone.pk}/").content.decode())
+    assert "by hd in the control panel" in page
+    assert "when the device synced" in page  # the gate's first decision
+    assert "via activesync gate" not in page and "via control panel" not in page

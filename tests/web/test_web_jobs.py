@@ -74,7 +74,7 @@ def test_it_runs_a_big_rule_change_as_a_job(
     assert (event.actor_id, event.actor_name, event.source) == (world.org.pk, "orgadmin", "ui")
     assert event.request_id == "req-42"
     assert job.message == event.message
-    assert "2 devices Quarantined -> Allowed" in job.message
+    assert "2 devices from quarantined to allowed" in job.message
     assert DeviceStateChange.objects.filter(event=event).count() == 2
 
     page = admin.get(f"/jobs/{job.pk}/")

@@ -250,7 +250,7 @@ def test_switching_to_quarantine_offers_to_grandfather_first(world, admin):
     )
     (message,) = _messages(response)
     assert message.startswith("Grandfathered 4 devices:")
-    assert "Default access level Allow -> Quarantine." in message
+    assert "Default access level changed from Allow to Quarantine." in message
     assert OrgSettings.load().default_access_level == "Quarantine"
     assert set(MobileDevice.objects.values_list("access_state", flat=True)) == {"Allowed"}
     # One request, grandfathering first.
@@ -415,7 +415,7 @@ def test_allow_and_remove_the_old_one(world, hd, reset_phone):
     assert response.redirect_chain[-1] == ("/devices/quarantine/", 302)
     (message,) = _messages(response)
     assert message == (
-        "Allowed iPhone ALICENEW1 for alice: Quarantined -> Allowed. Removed the old "
+        "Allowed iPhone ALICENEW1 for alice: was quarantined, now allowed. Removed the old "
         "partnership iPhone ALICEOLD1 and took it off the allowed list."
     )
     assert state_of(new) == AccessState.ALLOWED

@@ -50,7 +50,7 @@ def test_add_and_remove_device_ids(world, hd):
     )
     assert response.redirect_chain[-1] == (url, 302)
     assert _messages(response) == [
-        "Added aliceipad1 to the allowed list of alice: 1 device Quarantined -> Allowed."
+        "Added aliceipad1 to the allowed list of alice: 1 device from quarantined to allowed."
     ]
     assert state_of(world.alice_tablet) == AccessState.ALLOWED
 
@@ -64,7 +64,7 @@ def test_add_and_remove_device_ids(world, hd):
         url, {"op": "remove", "list": "blocked", "device_id": "aliceipad1"}, follow=True
     )
     assert _messages(response)[-1] == (
-        "Removed aliceipad1 from the blocked list of alice: 1 device Blocked -> Quarantined."
+        "Removed aliceipad1 from the blocked list of alice: 1 device from blocked to quarantined."
     )
     assert not MailboxDeviceId.objects.exists()
 
@@ -90,7 +90,7 @@ def test_activesync_off_blocks_every_device_of_the_mailbox(world, admin):
     url = f"/mailboxes/{world.alice_box.pk}/"
     response = admin.post(url, {"op": "activesync", "activesync_enabled": "false"}, follow=True)
     assert _messages(response) == [
-        "ActiveSync turned off for alice: 2 devices Quarantined -> Blocked."
+        "ActiveSync turned off for alice: 2 devices from quarantined to blocked."
     ]
     assert state_of(world.alice_phone) == state_of(world.alice_tablet) == AccessState.BLOCKED
     admin.post(url, {"op": "activesync", "activesync_enabled": "true"})

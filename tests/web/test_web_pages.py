@@ -153,9 +153,11 @@ def test_my_devices_explains_and_says_what_to_do(world):
     raw = response.content.decode()
     assert "&lt;b&gt;Call&lt;/b&gt; 4357<br>or mail it@example.org" in raw
     text = _text(response)
-    assert "Quarantined by the organisation's default access level for new devices." in text
+    # In the owner's words: no engine terms, no mailbox alias (issue 17, point 8).
+    assert "Your organisation holds new devices until the help desk approves them." in text
     assert "waiting for the help desk to approve it" in text
-    assert "Allowed because its DeviceId is on the allowed list of the mailbox alice." in text
+    assert "This device was approved for your mailbox." in text
+    assert "DeviceId is on the allowed list" not in text
     assert "Nothing to do: this device syncs your mail." in text
     assert "Dashboard" not in text and "/devices/quarantine/" not in text
 
@@ -200,3 +202,27 @@ def test_no_inline_script_no_inline_handler_no_cdn(world):
         assert not re.search(r"\son[a-z]+\s*=", text), "inline event handler"
         assert not re.search(r'(?:src|href)="(?:https?:)?//', text), "asset from elsewhere"
         assert 'style="' not in text
+
+
+def test_my_devices_words_a_rule_for_its_owner(world):
+    actions.create_rule(
+        SETUP, characteristic="DeviceModel", query_string="iPad13*", access_level="Block"
+    )
+    client = Client()
+    client.force_login(world.alice)
+    text = _text(client.get("/my/devices/"))
+    assert "Your organisation blocks devices of the model iPad13*." in text
+    assert "on DeviceModel" not in text and "(Block)" not in text
+
+
+def test_my_devices_names_the_policy_that_decides(world):
+    actions.create_policy(
+        SETUP, name="Contractors", default_access_level="Quarantine", domains=["example.org"]
+    )
+    client = Client()
+    client.force_login(world.alice)
+    text = _text(client.get("/my/devices/"))
+    assert (
+        "The access policy Contractors, which covers your mailbox, holds new devices until"
+        " the help desk approves them." in text
+    )

@@ -82,11 +82,21 @@ GET_MATRIX = [
     ("/rules/new?device={device}", (302, 403, 403, 403, 200, 200, 403)),
     ("/rules/{rule}/edit", (302, 403, 403, 403, 200, 200, 403)),
     ("/rules/{rule}/delete", (302, 403, 403, 403, 200, 200, 403)),
+    ("/rules/{rule}/delete/preview.csv", (302, 403, 403, 403, 200, 200, 403)),
+    (
+        "/rules/preview.csv?characteristic=DeviceType&query_string=iPhone&access_level=Block",
+        (302, 403, 403, 403, 200, 200, 403),
+    ),
     ("/rules/test?device_type=iPhone", (302, 403, 403, 200, 200, 200, 403)),
     # A rule change job: its creator (org) and Organization Management; others 404.
     ("/jobs/{job}/", (302, 404, 404, 404, 200, 200, 404)),
     ("/jobs/{job}.json", (302, 404, 404, 404, 200, 200, 404)),
     ("/settings/", (302, 403, 403, 200, 200, 200, 403)),
+    ("/settings/preview.csv?default_access_level=Block", (302, 403, 403, 403, 200, 200, 403)),
+    (
+        "/policies/preview.csv?name=Temps&default_access_level=Block&domains=example.org&priority=5",
+        (302, 403, 403, 403, 200, 200, 403),
+    ),
     ("/policies/", (302, 403, 403, 200, 200, 200, 403)),
     ("/policies/new", (302, 403, 403, 403, 200, 200, 403)),
     ("/policies/{policy}/edit", (302, 403, 403, 403, 200, 200, 403)),
@@ -184,6 +194,9 @@ POST_MATRIX = [
         (302, 403, 403, 403, 302, 302, 403),
     ),
     ("/org-device-ids/{org_id}/remove", {}, (302, 403, 403, 403, 302, 302, 403)),
+    # Without a valid token, undo changes nothing ("Nothing to undo"); with one, the
+    # device's own permission check applies (tests/web/test_web_undo.py).
+    ("/devices/undo", {"token": "forged"}, (302, 302, 302, 302, 302, 302, 302)),
     # Self-service: only the owner; anyone else's device does not exist for them.
     ("/my/devices/{device}/approve", {}, (302, 302, 404, 404, 404, 404, 404)),
     ("/accounts/password/", {}, (302, 200, 200, 200, 200, 200, 200)),
@@ -196,6 +209,7 @@ POST_ONLY = [
     "/devices/{device}/remove",
     "/devices/{device}/replace",
     "/devices/bulk",
+    "/devices/undo",
     "/settings/grandfather",
     "/org-device-ids/{org_id}/remove",
     "/my/devices/{device}/approve",
@@ -247,7 +261,8 @@ def test_post_matrix(world, role, template, data, expected):
         assert response["Location"].startswith("/accounts/login/?next=")
     if want in (403, 404) or role == "anon":
         assert _snapshot() == before, "a refused request changes nothing"
-    elif template != "/accounts/password/":
+    elif template not in ("/accounts/password/", "/devices/undo"):
+        # (A forged undo token is answered "Nothing to undo": tests/web/test_web_undo.py.)
         assert _snapshot() != before, "an accepted request did what it was asked"
 
 

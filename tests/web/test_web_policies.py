@@ -142,7 +142,8 @@ def test_the_mailbox_page_shows_the_policy_and_why(world, admin, hd):
     )
     (message,) = _messages(response)
     assert message == (
-        "alice is now an explicit member of the access policy Board: 2 devices Allowed -> Blocked."
+        "alice is now an explicit member of the access policy Board:"
+        " 2 devices from allowed to blocked."
     )
     assert "Access policy: Board Block — an explicit member" in _text(response)
     assert state_of(world.alice_phone) == AccessState.BLOCKED
@@ -154,7 +155,7 @@ def test_the_mailbox_page_shows_the_policy_and_why(world, admin, hd):
     (message,) = _messages(response)
     assert message == (
         "alice follows its domain again: the access policy Staff applies: "
-        "2 devices Blocked -> Allowed."
+        "2 devices from blocked to allowed."
     )
     mailbox = Mailbox.objects.get(pk=world.alice_box.pk)
     assert (mailbox.access_policy_id, mailbox.access_policy_pinned) == (domain.pk, False)

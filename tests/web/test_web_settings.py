@@ -65,8 +65,8 @@ def test_switching_the_level_asks_first_and_says_what_it_will_do(world, admin):
     )
     assert response.redirect_chain[-1] == ("/settings/", 302)
     (message,) = _messages(response)
-    assert "Default access level Quarantine -> Allow." in message
-    assert "4 devices Quarantined -> Allowed" in message
+    assert "Default access level changed from Quarantine to Allow." in message
+    assert "4 devices from quarantined to allowed" in message
     assert set(_states()) == {AccessState.ALLOWED}
 
 
