@@ -45,7 +45,9 @@ def undo_offer(request) -> dict:
     """Context processor: the offer, shown once on the page after the action."""
     session = getattr(request, "session", None)
     if session is None or SESSION_KEY not in session:
-        return {}
+        # Always defined: a variable that fails to resolve is logged (DEBUG) with the
+        # whole context, which may hold a secret shown once (a new API token's key).
+        return {"undo_offer": None}
     return {"undo_offer": session.pop(SESSION_KEY), "undo_url": reverse("device-undo")}
 
 
