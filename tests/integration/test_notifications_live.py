@@ -342,8 +342,9 @@ def test_a_device_quarantined_at_the_gate_mails_the_user_and_the_admin(
     assert admin_mail["To"] == "security@contoso.com"
     assert admin_mail["Bcc"] is None
     assert admin_mail["Auto-Submitted"] == "auto-generated"
-    # The model comes from the User-Agent (Apple-iPhone15C2/...) until the phone reports.
-    assert admin_mail["Subject"].startswith("Quarantined: iPhone15C2 of Alice Liddell (alice)")
+    # The model comes from the User-Agent (Apple-iPhone15C2/...) until the phone reports,
+    # and the subject gives its marketing name.
+    assert admin_mail["Subject"].startswith("Quarantined: iPhone 14 Pro of Alice Liddell (alice)")
     assert f'href="{BASE_URL}/devices/{device.pk}/"' in body(admin_mail, "html")
     assert f"{BASE_URL}/devices/{device.pk}/" in body(admin_mail, "plain")
     [user_mail] = inbox.to("alice@contoso.com")
