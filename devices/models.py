@@ -154,12 +154,17 @@ class DirectorySync(models.Model):
         return f"Directory sync (last success {self.last_success_at or 'never'})"
 
 
+def without_domain(login: str) -> str:
+    """DOMAIN\\alias -> alias (Windows' down-level logon name); anything else as it is,
+    stripped. Every door that reads a login or a mailbox identity goes through this."""
+    login = (login or "").strip()
+    return login.rsplit("\\", 1)[1] if "\\" in login else login
+
+
 class MailboxQuerySet(models.QuerySet):
     def by_identity(self, identity: str) -> "Mailbox | None":
         """The mailbox named by an alias, a primary SMTP address or DOMAIN\\alias."""
-        identity = (identity or "").strip()
-        if "\\" in identity:
-            identity = identity.rsplit("\\", 1)[1]
+        identity = without_domain(identity)
         if not identity:
             return None
         field = "primary_smtp_address__iexact" if "@" in identity else "alias__iexact"

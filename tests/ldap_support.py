@@ -41,15 +41,12 @@ with a "disabled" attribute does; refusing them is ECP's job.
 
 import base64
 import contextlib
-import ctypes
 import hashlib
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -59,6 +56,8 @@ import ldap.filter
 import ldap.modlist
 import pytest
 from ldap.controls import SimplePagedResultsControl
+
+from tests.integration.test_faults_support import _die_with_this_process, eventually, free_port
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
 SLAPADD = shutil.which("slapadd") or "/usr/sbin/slapadd"
@@ -71,33 +70,6 @@ _OPERATION = re.compile(
     r" conn=\d+ op=\d+ (?P<verb>BIND|SRCH|ADD|MOD|DEL|MODRDN|CMP|EXT) (?P<rest>.*)"
 )
 _BIND_DN = re.compile(r'dn="(?P<dn>[^"]*)"')
-
-
-# --- helpers (as tests/integration/test_faults_support.py) ---------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def eventually(check, what: str, timeout: float = WAIT, on_timeout=lambda: "", every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{on_timeout()}")
-
-
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-
-
-def _die_with_this_process():
-    if _prctl is not None:
-        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def available() -> bool:

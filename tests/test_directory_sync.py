@@ -192,3 +192,24 @@ def test_sign_in_keeps_groups_for_policies(directory, cli_actor):
     bob = Mailbox.objects.get(alias="bob")
     assert bob.access_policy.name == "Helpdesk quarantine"
     assert MobileDevice.objects.get().access_state in ("Quarantined", "DeviceDiscovery")
+
+
+def test_a_disabled_account_is_explained_and_mails_nobody_per_device(directory, cli_actor):
+    from devices.views import wording
+    from notifications.models import Notification
+
+    actions.set_org_settings(cli_actor, admin_mail_recipients=["helpdesk@example.org"])
+    from tests.directory_support import sync_request
+
+    sync()
+    assert sync_request("alice", "alice-pw").status_code == 200  # links her login
+    device = MobileDevice.objects.get(mailbox__alias="alice")
+    assert device.mailbox.user is not None  # a user mail would have a recipient
+    directory.set_disabled("alice")
+    sync("--force")
+    device.refresh_from_db()
+    assert device.access_state_reason == "AccountDisabled"
+    # A leaver's devices: no "your device was blocked" mail per device.
+    assert not Notification.objects.filter(kind="user-blocked").exists()
+    assert "disabled or was removed in the directory" in wording.explain(device)
+    assert "Your account is disabled in the directory" in wording.next_steps(device)

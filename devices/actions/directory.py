@@ -19,7 +19,14 @@ from django.utils import timezone
 
 from ..audit import Actor, record
 from ..directory.entries import Entry
-from ..models import AuditSource, DirectoryGroup, DirectorySync, Mailbox, MobileDevice
+from ..models import (
+    AuditSource,
+    DirectoryGroup,
+    DirectorySync,
+    Mailbox,
+    MobileDevice,
+    without_domain,
+)
 from ..permissions import HELP_DESK_GROUP, ORG_MANAGEMENT_GROUP
 from .base import CHUNK, ActionError, AuditAfter, Result, lock
 from .policies import resolve_policies
@@ -435,7 +442,7 @@ def upstream_signed_in(login: str):
     """
     from django.contrib.auth import get_user_model
 
-    name = (login.rsplit("\\", 1)[1] if "\\" in login else login).strip().lower()
+    name = without_domain(login).lower()
     if "@" in name:
         address, alias = name, name.split("@", 1)[0]
     else:

@@ -19,6 +19,8 @@ from django.contrib.auth import get_user_model
 from django.dispatch import receiver
 from django_auth_ldap.backend import LDAPBackend, ldap_error
 
+from devices.models import without_domain
+
 from . import DirectoryUnavailable, entries
 
 log = logging.getLogger(__name__)
@@ -37,24 +39,20 @@ def _unavailable(sender, context, exception, **kwargs):
         raise DirectoryUnavailable(f"directory unavailable: {type(exception).__name__}")
 
 
-def login_name(login: str) -> str:
-    """What goes into AUTH_LDAP_USER_FILTER: the login without a DOMAIN\\ prefix."""
-    login = login.strip()
-    if "\\" in login:
-        login = login.rsplit("\\", 1)[1]
-    return login
-
-
 class DirectoryBackend(LDAPBackend):
     """Panel sign-in (AUTHENTICATION_BACKENDS) and the gate's ldap mode (`verify`)."""
+
+    _for_gate = False  # verify(): a disabled account still verifies; an outage is raised
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or not password:
             return None
         try:
-            user = super().authenticate(request, username=login_name(username), password=password)
+            user = super().authenticate(
+                request, username=without_domain(username), password=password
+            )
         except DirectoryUnavailable:
-            if getattr(self, "_for_gate", False):
+            if self._for_gate:
                 raise
             # Panel sign-in: ECP's own logins (a local admin) must still get in while
             # the directory is down; the form says why a directory user could not.
@@ -62,7 +60,7 @@ class DirectoryBackend(LDAPBackend):
                 request.ecp_directory_unavailable = True
             return None
         entry = getattr(user, "directory_entry", None)
-        if entry is not None and entry.disabled and not getattr(self, "_for_gate", False):
+        if entry is not None and entry.disabled and not self._for_gate:
             return None  # a disabled account does not sign in to the panel
         return user
 

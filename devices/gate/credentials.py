@@ -29,7 +29,7 @@ from django.core.cache import cache
 
 from devices import hostile
 from devices.directory import DirectoryUnavailable, upstream
-from devices.models import Mailbox
+from devices.models import Mailbox, without_domain
 
 from . import lookup
 
@@ -91,18 +91,13 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return login, password
 
 
-def _strip_domain(login: str) -> str:
-    """DOMAIN\\alias -> alias (Windows' down-level logon name)."""
-    return login.rsplit("\\", 1)[1] if "\\" in login else login
-
-
 def account_key(login: str) -> str:
     """One name per account, whatever the spelling: the throttle's counter.
 
     alias, ALIAS, CONTOSO\\alias and alias@any.domain are one account; an address
     that is a mailbox's primary SMTP address is that mailbox's alias.
     """
-    name = _strip_domain(login).strip().lower()
+    name = without_domain(login).lower()
     if "@" in name:
         alias = (
             Mailbox.objects.filter(primary_smtp_address__iexact=name)
@@ -115,7 +110,7 @@ def account_key(login: str) -> str:
 
 def _username_for(login: str) -> str:
     """Devices log in as alias, DOMAIN\\alias or alias@domain; the user is named by alias."""
-    login = _strip_domain(login)
+    login = without_domain(login)
     if "@" in login:
         mailbox = Mailbox.objects.filter(primary_smtp_address__iexact=login).first()
         if mailbox is not None and mailbox.user_id:

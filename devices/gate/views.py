@@ -30,7 +30,7 @@ from devices import actions, hostile
 from devices.audit import Actor
 from devices.eas import COMMANDS, MAX_BODY, EASParseError, extract_device_information, parse_query
 from devices.eas.useragent import model_from_user_agent
-from devices.models import AccessState, AuditSource, MobileDevice, OrgSettings
+from devices.models import AccessState, AuditSource, MobileDevice, OrgSettings, without_domain
 
 from . import answers, credentials, outage
 
@@ -111,9 +111,7 @@ def _owns(user, named: str | None) -> bool:
         return False
     if not named:
         return True
-    if "\\" in named:
-        named = named.rsplit("\\", 1)[1]
-    named = named.lower()
+    named = without_domain(named).lower()
     return named in (mailbox.alias.lower(), mailbox.primary_smtp_address.lower())
 
 
