@@ -9,13 +9,16 @@ from datetime import datetime, time, timedelta
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from .actions import MAX_DEVICE_ID, ActionError, clean_query_string
 from .filters import DeviceFilterSet
+from .languages import valid_time_zone
 from .models import (
     AccessLevel,
     AdminMailMode,
@@ -333,10 +336,28 @@ class OrgSettingsForm(forms.Form):
         help_text="From My devices; the admin mail recipients are told about each approval.",
     )
 
+    default_language = forms.ChoiceField(
+        label=gettext_lazy("Default language"),
+        choices=settings.LANGUAGES,
+        required=False,
+        help_text=gettext_lazy(
+            "For mails and phone notices of mailboxes whose language is not known (from the"
+            " mailbox page, the directory or the phone), and for admin mails."
+        ),
+    )
+    time_zone = forms.CharField(
+        label=gettext_lazy("Time zone of mails"),
+        max_length=64,
+        required=False,
+        help_text=gettext_lazy("An IANA name such as Europe/Berlin; times in mails name it."),
+    )
+
     FIELDS = (
         "default_access_level",
         "admin_mail_recipients",
         "user_mail_insert",
+        "default_language",
+        "time_zone",
         "discovery_window_minutes",
         "send_user_mail",
         "admin_mail_mode",
@@ -347,11 +368,36 @@ class OrgSettingsForm(forms.Form):
         "self_approval",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One insert per language, beside the one for every language (user_mail_insert).
+        for code, name in settings.LANGUAGES:
+            self.fields[f"user_mail_insert_{code}"] = forms.CharField(
+                label=gettext_lazy("User mail insert in %(language)s") % {"language": name},
+                required=False,
+                max_length=4000,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+
+    def insert_fields(self):
+        return [self[f"user_mail_insert_{code}"] for code, _name in settings.LANGUAGES]
+
     @classmethod
     def initial_from(cls, org) -> dict:
         initial = {name: getattr(org, name) for name in cls.FIELDS}
         initial["admin_mail_recipients"] = "\n".join(org.admin_mail_recipients)
+        for code, text in (org.user_mail_inserts or {}).items():
+            initial[f"user_mail_insert_{code}"] = text
         return initial
+
+    def clean_time_zone(self):
+        value = self.cleaned_data["time_zone"].strip()
+        zone = valid_time_zone(value)
+        if value and not zone:
+            raise ValidationError(
+                gettext_lazy("Not a time zone; for example Europe/Berlin or UTC.")
+            )
+        return zone
 
     def clean_admin_mail_recipients(self):
         raw = self.cleaned_data["admin_mail_recipients"]
@@ -368,7 +414,16 @@ class OrgSettingsForm(forms.Form):
         return addresses
 
     def set_org_settings_kwargs(self) -> dict:
-        return {name: self.cleaned_data[name] for name in self.FIELDS}
+        kwargs = {name: self.cleaned_data[name] for name in self.FIELDS}
+        for name in ("default_language", "time_zone"):  # not posted: unchanged
+            kwargs[name] = kwargs[name] or None
+        if not any(f"user_mail_insert_{code}" in self.data for code, _ in settings.LANGUAGES):
+            return kwargs
+        kwargs["user_mail_inserts"] = {
+            code: self.cleaned_data[f"user_mail_insert_{code}"]
+            for code, _name in settings.LANGUAGES
+        }
+        return kwargs
 
 
 class MailboxDeviceIdForm(forms.Form):
