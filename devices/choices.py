@@ -51,14 +51,14 @@ class AuditSource(models.TextChoices):
 
 
 class SelfApproval(models.TextChoices):
-    NEVER = "never", "Never"
-    FIRST_DEVICE = "first", "Their first device only"
-    ALWAYS = "always", "Always"
+    NEVER = "never", _("Never")
+    FIRST_DEVICE = "first", _("Their first device only")
+    ALWAYS = "always", _("Always")
 
 
 class AdminMailMode(models.TextChoices):
-    EACH = "each", "One mail per device"
-    DIGEST = "digest", "A digest every N minutes"
+    EACH = "each", _("One mail per device")
+    DIGEST = "digest", _("A digest every N minutes")
 
 
 # Access level of a rule or the org default -> the state it puts a device in.

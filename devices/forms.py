@@ -281,59 +281,73 @@ class DeviceTestForm(forms.Form):
 
 class OrgSettingsForm(forms.Form):
     default_access_level = forms.ChoiceField(
-        label="Default access level",
+        label=gettext_lazy("Default access level"),
         choices=AccessLevel.choices,
         widget=forms.RadioSelect,
-        help_text="What happens to a new device that no list or rule decides.",
+        help_text=gettext_lazy("What happens to a new device that no list or rule decides."),
     )
     admin_mail_recipients = forms.CharField(
-        label="Admin mail recipients",
+        label=gettext_lazy("Admin mail recipients"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One address per line (or separated by commas). They are told about "
-        "every quarantined device.",
+        help_text=gettext_lazy(
+            "One address per line (or separated by commas). They are told about "
+            "every quarantined device."
+        ),
     )
     user_mail_insert = forms.CharField(
-        label="User mail insert",
+        label=gettext_lazy("User mail insert"),
         required=False,
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Added to the mail users get when a device is quarantined or blocked, "
-        "and shown on their My devices page. Plain text.",
+        help_text=gettext_lazy(
+            "Added to the mail users get when a device is quarantined or blocked, "
+            "and shown on their My devices page. Plain text."
+        ),
     )
     discovery_window_minutes = forms.IntegerField(
-        label="Discovery window (minutes)",
+        label=gettext_lazy("Discovery window (minutes)"),
         min_value=0,
         max_value=1440,
-        help_text="How long a new device may take to report its model and OS before the "
-        "default decides.",
+        help_text=gettext_lazy(
+            "How long a new device may take to report its model and OS before the default decides."
+        ),
     )
     send_user_mail = forms.BooleanField(
-        label="Mail users when their device is quarantined, blocked or approved", required=False
+        label=gettext_lazy("Mail users when their device is quarantined, blocked or approved"),
+        required=False,
     )
-    admin_mail_mode = forms.ChoiceField(label="Admin mail", choices=AdminMailMode.choices)
+    admin_mail_mode = forms.ChoiceField(
+        label=gettext_lazy("Admin mail"), choices=AdminMailMode.choices
+    )
     admin_digest_minutes = forms.IntegerField(
-        label="Digest interval (minutes)", min_value=1, max_value=1440
+        label=gettext_lazy("Digest interval (minutes)"), min_value=1, max_value=1440
     )
     new_device_alert = forms.BooleanField(
-        label="Alert admins about every new partnership, even when allowed", required=False
+        label=gettext_lazy("Alert admins about every new partnership, even when allowed"),
+        required=False,
     )
     allow_health_probes = forms.BooleanField(
-        label="Let Exchange health probes through without a partnership", required=False
+        label=gettext_lazy("Let Exchange health probes through without a partnership"),
+        required=False,
     )
     purge_quarantined_after_days = forms.IntegerField(
-        label="Purge quarantined devices after (days)",
+        label=gettext_lazy("Purge quarantined devices after (days)"),
         required=False,
         min_value=1,
         max_value=3650,
-        help_text="Remove partnerships that have waited in quarantine longer than this. "
-        "Leave empty to keep them until someone decides.",
+        help_text=gettext_lazy(
+            "Remove partnerships that have waited in quarantine longer than this. "
+            "Leave empty to keep them until someone decides."
+        ),
     )
     self_approval = forms.ChoiceField(
-        label="Users may approve their own quarantined devices",
+        label=gettext_lazy("Users may approve their own quarantined devices"),
         choices=SelfApproval.choices,
         widget=forms.RadioSelect,
-        help_text="From My devices; the admin mail recipients are told about each approval.",
+        help_text=gettext_lazy(
+            "From My devices; the admin mail recipients are told about each approval."
+        ),
     )
 
     default_language = forms.ChoiceField(
