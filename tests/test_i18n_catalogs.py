@@ -91,9 +91,7 @@ def test_the_committed_catalog_is_up_to_date_with_the_code(extracted, language):
 
     def msgids(po: Path) -> set[str]:
         return {
-            block.split("msgstr", 1)[0]
-            for block in _entries(po).split("\n\n")
-            if block.strip()
+            block.split("msgstr", 1)[0] for block in _entries(po).split("\n\n") if block.strip()
         }
 
     committed, fresh = msgids(_po(language)), msgids(_po(language, extracted))
