@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from ..languages import available_time_zones, valid_time_zone
 from ..models import UserPreferences
-from ..preferences import browser_time_zone, preferences_of
+from ..preferences import browser_time_zone, preferences_of, remember
 
 PREFERENCES_URL = "/account/preferences/"
 
@@ -44,11 +44,10 @@ class PreferencesForm(forms.Form):
 
 @login_required
 def preferences(request):
-    prefs = preferences_of(request.user)
-    initial = {"language": prefs.language, "time_zone": prefs.time_zone} if prefs else {}
-    form = PreferencesForm(request.POST or None, initial=initial)
+    form = PreferencesForm(request.POST or None, initial=preferences_of(request))
     if request.method == "POST" and form.is_valid():
         UserPreferences.objects.update_or_create(user=request.user, defaults=form.cleaned_data)
+        remember(request, form.cleaned_data)
         language = form.cleaned_data["language"] or translation.get_language_from_request(request)
         translation.activate(language)  # the message below in the language just chosen
         messages.success(request, _("Your preferences were saved."))

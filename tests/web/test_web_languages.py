@@ -163,3 +163,11 @@ def test_the_settings_page_sets_the_default_language_zone_and_inserts(org_admin)
     form["time_zone"] = "Europe/Atlantis"
     response = org_admin.post("/settings/", form)
     assert "Not a time zone" in response.content.decode()
+
+
+def test_a_sign_in_brings_the_saved_choice(client, world):
+    UserPreferences.objects.create(user=world.helpdesk, language="es", time_zone="Asia/Tokyo")
+    client.force_login(world.helpdesk)
+    page = client.get(QUARANTINE).content.decode()
+    assert ">Dispositivos en cuarentena</h1>" in page
+    assert "Las horas se muestran en Asia/Tokyo" in client.get(PREFERENCES).content.decode()
