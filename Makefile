@@ -7,7 +7,7 @@ PORT ?= 8000
 # Where gunicorn's workers keep their Prometheus counters (gunicorn.conf.py clears it at start).
 METRICS_DIR ?= $(or $(PROMETHEUS_MULTIPROC_DIR),$(CURDIR)/var/prometheus)
 
-.PHONY: run test lint format venv dev-venv migrate clean soak bench bench-full bench-tools
+.PHONY: run test lint format venv dev-venv migrate clean soak bench bench-full bench-tools messages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ $(VENV)/.runtime: requirements.txt $(LDAP_HEADERS) | $(VENV)/bin/python
 $(VENV)/.dev: requirements.txt requirements-dev.txt $(LDAP_HEADERS) | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+# GNU gettext (xgettext, msgmerge, msgfmt): `make messages` and the translation tests
+# (tests/test_i18n_catalogs.py). The compiled .mo files are committed: `make run` needs none.
+GETTEXT := /usr/bin/msgfmt
+$(GETTEXT):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends gettext >/dev/null
 
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
@@ -52,9 +59,16 @@ format: dev-venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: dev-venv lint
+test: dev-venv lint $(GETTEXT)
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+
+# After adding or changing translatable strings: refresh locale/*/LC_MESSAGES/django.po
+# (new strings come in untranslated, gone ones go), translate them, then run it again to
+# compile the .mo files. tests/test_i18n_catalogs.py fails while a string lacks a translation.
+messages: dev-venv $(GETTEXT)
+	$(PY) manage.py makemessages
+	$(PY) manage.py compilemessages --ignore '.venv/*' --ignore 'var/*'
 
 # The long runs of issue 9 (docs/RELIABILITY.md keeps the latest figures): a million
 # inputs per gate parser, and the load test at full size against gunicorn, PostgreSQL,

@@ -5,6 +5,7 @@ rules stay in devices.actions, whose ActionError becomes a 400 (409 for
 ConflictError) with its message.
 """
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -140,6 +141,9 @@ class OrgSettingsSerializer(serializers.ModelSerializer):
             "new_device_alert",
             "purge_quarantined_after_days",
             "self_approval",
+            "user_mail_inserts",
+            "default_language",
+            "time_zone",
             "rules_version",
             "updated_at",
         ]
@@ -176,6 +180,21 @@ class OrgSettingsUpdateSerializer(serializers.Serializer):
         choices=SelfApproval.choices,
         required=False,
         help_text="Whether end users may approve their own quarantined devices.",
+    )
+    user_mail_inserts = serializers.DictField(
+        child=serializers.CharField(max_length=4000, allow_blank=True, trim_whitespace=False),
+        required=False,
+        help_text='The user mail insert per language ({"de": "..."}); replaces them all. A '
+        "mail in a language without one takes the default language's, then user_mail_insert.",
+    )
+    default_language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        required=False,
+        help_text="Mails and phone notices of mailboxes whose language is not known, and "
+        "admin mails.",
+    )
+    time_zone = serializers.CharField(
+        max_length=64, required=False, help_text="The IANA zone of times in mails."
     )
     grandfather_first = serializers.BooleanField(
         required=False,
@@ -321,6 +340,7 @@ class MailboxSerializer(serializers.ModelSerializer):
             "access_policy_pinned",
             "allowed_device_ids",
             "blocked_device_ids",
+            "language",
             "created_at",
         ]
         read_only_fields = fields

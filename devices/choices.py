@@ -1,30 +1,31 @@
 """The domain's enumerations. No database access: the decision engine imports them."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class AccessLevel(models.TextChoices):
-    ALLOW = "Allow", "Allow"
-    BLOCK = "Block", "Block"
-    QUARANTINE = "Quarantine", "Quarantine"
+    ALLOW = "Allow", _("Allow")
+    BLOCK = "Block", _("Block")
+    QUARANTINE = "Quarantine", _("Quarantine")
 
 
 class AccessState(models.TextChoices):
-    ALLOWED = "Allowed", "Allowed"
-    BLOCKED = "Blocked", "Blocked"
-    QUARANTINED = "Quarantined", "Quarantined"
-    DEVICE_DISCOVERY = "DeviceDiscovery", "Device discovery"
-    UNKNOWN = "Unknown", "Unknown"
+    ALLOWED = "Allowed", _("Allowed")
+    BLOCKED = "Blocked", _("Blocked")
+    QUARANTINED = "Quarantined", _("Quarantined")
+    DEVICE_DISCOVERY = "DeviceDiscovery", _("Device discovery")
+    UNKNOWN = "Unknown", _("Unknown")
 
 
 class AccessReason(models.TextChoices):
-    GLOBAL = "Global", "Organisation default"
-    INDIVIDUAL = "Individual", "Mailbox allow/block list"
-    DEVICE_RULE = "DeviceRule", "Device access rule"
-    POLICY = "Policy", "ActiveSync disabled for the mailbox"
-    UPGRADE = "Upgrade", "Upgrade"
-    ORG_LIST = "OrgAllowList", "Organisation-wide allowed DeviceId"
-    ACCOUNT_DISABLED = "AccountDisabled", "Account disabled or removed in the directory"
+    GLOBAL = "Global", _("Organisation default")
+    INDIVIDUAL = "Individual", _("Mailbox allow/block list")
+    DEVICE_RULE = "DeviceRule", _("Device access rule")
+    POLICY = "Policy", _("ActiveSync disabled for the mailbox")
+    UPGRADE = "Upgrade", _("Upgrade")
+    ORG_LIST = "OrgAllowList", _("Organisation-wide allowed DeviceId")
+    ACCOUNT_DISABLED = "AccountDisabled", _("Account disabled or removed in the directory")
 
 
 class Characteristic(models.TextChoices):
@@ -40,24 +41,24 @@ class DeviceIdList(models.TextChoices):
 
 
 class AuditSource(models.TextChoices):
-    UI = "ui", "Control panel"
-    CLI = "cli", "Command line"
-    API = "api", "REST API"
-    GATE = "gate", "ActiveSync gate"
-    SYSTEM = "system", "System"
-    SELF_SERVICE = "self-service", "Self-service"
-    DIRECTORY = "directory", "Directory"
+    UI = "ui", _("Control panel")
+    CLI = "cli", _("Command line")
+    API = "api", _("REST API")
+    GATE = "gate", _("ActiveSync gate")
+    SYSTEM = "system", _("System")
+    SELF_SERVICE = "self-service", _("Self-service")
+    DIRECTORY = "directory", _("Directory")
 
 
 class SelfApproval(models.TextChoices):
-    NEVER = "never", "Never"
-    FIRST_DEVICE = "first", "Their first device only"
-    ALWAYS = "always", "Always"
+    NEVER = "never", _("Never")
+    FIRST_DEVICE = "first", _("Their first device only")
+    ALWAYS = "always", _("Always")
 
 
 class AdminMailMode(models.TextChoices):
-    EACH = "each", "One mail per device"
-    DIGEST = "digest", "A digest every N minutes"
+    EACH = "each", _("One mail per device")
+    DIGEST = "digest", _("A digest every N minutes")
 
 
 # Access level of a rule or the org default -> the state it puts a device in.

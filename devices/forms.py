@@ -9,13 +9,16 @@ from datetime import datetime, time, timedelta
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from .actions import MAX_DEVICE_ID, ActionError, clean_query_string
 from .filters import DeviceFilterSet
+from .languages import valid_time_zone
 from .models import (
     AccessLevel,
     AdminMailMode,
@@ -278,65 +281,97 @@ class DeviceTestForm(forms.Form):
 
 class OrgSettingsForm(forms.Form):
     default_access_level = forms.ChoiceField(
-        label="Default access level",
+        label=gettext_lazy("Default access level"),
         choices=AccessLevel.choices,
         widget=forms.RadioSelect,
-        help_text="What happens to a new device that no list or rule decides.",
+        help_text=gettext_lazy("What happens to a new device that no list or rule decides."),
     )
     admin_mail_recipients = forms.CharField(
-        label="Admin mail recipients",
+        label=gettext_lazy("Admin mail recipients"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One address per line (or separated by commas). They are told about "
-        "every quarantined device.",
+        help_text=gettext_lazy(
+            "One address per line (or separated by commas). They are told about "
+            "every quarantined device."
+        ),
     )
     user_mail_insert = forms.CharField(
-        label="User mail insert",
+        label=gettext_lazy("User mail insert"),
         required=False,
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Added to the mail users get when a device is quarantined or blocked, "
-        "and shown on their My devices page. Plain text.",
+        help_text=gettext_lazy(
+            "Added to the mail users get when a device is quarantined or blocked, "
+            "and shown on their My devices page. Plain text."
+        ),
     )
     discovery_window_minutes = forms.IntegerField(
-        label="Discovery window (minutes)",
+        label=gettext_lazy("Discovery window (minutes)"),
         min_value=0,
         max_value=1440,
-        help_text="How long a new device may take to report its model and OS before the "
-        "default decides.",
+        help_text=gettext_lazy(
+            "How long a new device may take to report its model and OS before the default decides."
+        ),
     )
     send_user_mail = forms.BooleanField(
-        label="Mail users when their device is quarantined, blocked or approved", required=False
+        label=gettext_lazy("Mail users when their device is quarantined, blocked or approved"),
+        required=False,
     )
-    admin_mail_mode = forms.ChoiceField(label="Admin mail", choices=AdminMailMode.choices)
+    admin_mail_mode = forms.ChoiceField(
+        label=gettext_lazy("Admin mail"), choices=AdminMailMode.choices
+    )
     admin_digest_minutes = forms.IntegerField(
-        label="Digest interval (minutes)", min_value=1, max_value=1440
+        label=gettext_lazy("Digest interval (minutes)"), min_value=1, max_value=1440
     )
     new_device_alert = forms.BooleanField(
-        label="Alert admins about every new partnership, even when allowed", required=False
+        label=gettext_lazy("Alert admins about every new partnership, even when allowed"),
+        required=False,
     )
     allow_health_probes = forms.BooleanField(
-        label="Let Exchange health probes through without a partnership", required=False
+        label=gettext_lazy("Let Exchange health probes through without a partnership"),
+        required=False,
     )
     purge_quarantined_after_days = forms.IntegerField(
-        label="Purge quarantined devices after (days)",
+        label=gettext_lazy("Purge quarantined devices after (days)"),
         required=False,
         min_value=1,
         max_value=3650,
-        help_text="Remove partnerships that have waited in quarantine longer than this. "
-        "Leave empty to keep them until someone decides.",
+        help_text=gettext_lazy(
+            "Remove partnerships that have waited in quarantine longer than this. "
+            "Leave empty to keep them until someone decides."
+        ),
     )
     self_approval = forms.ChoiceField(
-        label="Users may approve their own quarantined devices",
+        label=gettext_lazy("Users may approve their own quarantined devices"),
         choices=SelfApproval.choices,
         widget=forms.RadioSelect,
-        help_text="From My devices; the admin mail recipients are told about each approval.",
+        help_text=gettext_lazy(
+            "From My devices; the admin mail recipients are told about each approval."
+        ),
+    )
+
+    default_language = forms.ChoiceField(
+        label=gettext_lazy("Default language"),
+        choices=settings.LANGUAGES,
+        required=False,
+        help_text=gettext_lazy(
+            "For mails and phone notices of mailboxes whose language is not known (from the"
+            " mailbox page, the directory or the phone), and for admin mails."
+        ),
+    )
+    time_zone = forms.CharField(
+        label=gettext_lazy("Time zone of mails"),
+        max_length=64,
+        required=False,
+        help_text=gettext_lazy("An IANA name such as Europe/Berlin; times in mails name it."),
     )
 
     FIELDS = (
         "default_access_level",
         "admin_mail_recipients",
         "user_mail_insert",
+        "default_language",
+        "time_zone",
         "discovery_window_minutes",
         "send_user_mail",
         "admin_mail_mode",
@@ -347,11 +382,36 @@ class OrgSettingsForm(forms.Form):
         "self_approval",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One insert per language, beside the one for every language (user_mail_insert).
+        for code, name in settings.LANGUAGES:
+            self.fields[f"user_mail_insert_{code}"] = forms.CharField(
+                label=gettext_lazy("User mail insert in %(language)s") % {"language": name},
+                required=False,
+                max_length=4000,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+
+    def insert_fields(self):
+        return [self[f"user_mail_insert_{code}"] for code, _name in settings.LANGUAGES]
+
     @classmethod
     def initial_from(cls, org) -> dict:
         initial = {name: getattr(org, name) for name in cls.FIELDS}
         initial["admin_mail_recipients"] = "\n".join(org.admin_mail_recipients)
+        for code, text in (org.user_mail_inserts or {}).items():
+            initial[f"user_mail_insert_{code}"] = text
         return initial
+
+    def clean_time_zone(self):
+        value = self.cleaned_data["time_zone"].strip()
+        zone = valid_time_zone(value)
+        if value and not zone:
+            raise ValidationError(
+                gettext_lazy("Not a time zone; for example Europe/Berlin or UTC.")
+            )
+        return zone
 
     def clean_admin_mail_recipients(self):
         raw = self.cleaned_data["admin_mail_recipients"]
@@ -368,7 +428,16 @@ class OrgSettingsForm(forms.Form):
         return addresses
 
     def set_org_settings_kwargs(self) -> dict:
-        return {name: self.cleaned_data[name] for name in self.FIELDS}
+        kwargs = {name: self.cleaned_data[name] for name in self.FIELDS}
+        for name in ("default_language", "time_zone"):  # not posted: unchanged
+            kwargs[name] = kwargs[name] or None
+        if not any(f"user_mail_insert_{code}" in self.data for code, _ in settings.LANGUAGES):
+            return kwargs
+        kwargs["user_mail_inserts"] = {
+            code: self.cleaned_data[f"user_mail_insert_{code}"]
+            for code, _name in settings.LANGUAGES
+        }
+        return kwargs
 
 
 class MailboxDeviceIdForm(forms.Form):

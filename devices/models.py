@@ -43,6 +43,13 @@ class OrgSettings(models.Model):
     )
     admin_mail_recipients = models.JSONField(default=list, blank=True)
     user_mail_insert = models.TextField(blank=True, default="")
+    # The insert per language ({"de": "..."}); a mail in a language without one takes
+    # the default language's, then user_mail_insert (user_mail_insert_for).
+    user_mail_inserts = models.JSONField(default=dict, blank=True)
+    # Mails and phone notices of mailboxes whose language is not known, and admin mails.
+    default_language = models.CharField(max_length=8, default="en")
+    # The zone the times in mails are given in (IANA name).
+    time_zone = models.CharField(max_length=64, default="UTC")
     discovery_window_minutes = models.PositiveIntegerField(default=15)
     # Exchange's own health probes (EASProbeDeviceType, TestActiveSyncConnectivity)
     # pass the gate without a partnership when this is on.
@@ -77,6 +84,14 @@ class OrgSettings(models.Model):
     def load(cls) -> "OrgSettings":
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
+
+    def user_mail_insert_for(self, language: str) -> str:
+        """The insert in that language, else the default language's, else the plain one."""
+        inserts = self.user_mail_inserts or {}
+        for code in (language, self.default_language):
+            if inserts.get(code):
+                return inserts[code]
+        return self.user_mail_insert
 
 
 class AccessPolicy(models.Model):
@@ -219,6 +234,12 @@ class Mailbox(models.Model):
     # Disabled or removed in the directory: its devices are Blocked / AccountDisabled.
     directory_disabled = models.BooleanField(default=False, db_default=False)
     directory_groups = models.ManyToManyField(DirectoryGroup, blank=True, related_name="members")
+    # The language of its mails and phone notice, by source (devices.languages says which
+    # wins): the admin's choice, the directory's preferredLanguage, the phone's
+    # DeviceOSLanguage. "" everywhere: the organisation's default language.
+    language = models.CharField(max_length=8, blank=True, default="", db_default="")
+    directory_language = models.CharField(max_length=8, blank=True, default="", db_default="")
+    device_language = models.CharField(max_length=8, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = MailboxQuerySet.as_manager()
@@ -542,3 +563,19 @@ class RuleChangeJob(models.Model):
         start = self.started_at or self.created_at
         end = self.finished_at or now or timezone.now()
         return max(0, int((end - start).total_seconds()))
+
+
+class UserPreferences(models.Model):
+    """A panel user's own language and time zone ("": the browser's)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    language = models.CharField(max_length=8, blank=True, default="")
+    time_zone = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "user preferences"
+
+    def __str__(self):
+        return f"Preferences of {self.user}"

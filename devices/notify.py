@@ -12,11 +12,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from notifications.models import Kind
 from notifications.outbox import Mail, enqueue
 
+from .languages import mailbox_language, org_language, org_time_zone
 from .models import AccessReason, AccessState, AdminMailMode, MobileDevice, OrgSettings
 from .replacements import mark_replacements
 
@@ -26,13 +29,13 @@ MY_DEVICES_PATH = "/my/devices/"
 QUARANTINE_PATH = "/devices/quarantine/"
 
 REASON_TEXT = {
-    AccessReason.GLOBAL: "the organisation's default access level",
-    AccessReason.INDIVIDUAL: "the mailbox's own list of allowed or blocked devices",
-    AccessReason.DEVICE_RULE: "a device access rule",
-    AccessReason.POLICY: "ActiveSync being turned off for the mailbox",
-    AccessReason.UPGRADE: "an upgrade",
-    AccessReason.ORG_LIST: "the organisation-wide list of allowed DeviceIds",
-    AccessReason.ACCOUNT_DISABLED: "the account being disabled or removed in the directory",
+    AccessReason.GLOBAL: _("the organisation's default access level"),
+    AccessReason.INDIVIDUAL: _("the mailbox's own list of allowed or blocked devices"),
+    AccessReason.DEVICE_RULE: _("a device access rule"),
+    AccessReason.POLICY: _("ActiveSync being turned off for the mailbox"),
+    AccessReason.UPGRADE: _("an upgrade"),
+    AccessReason.ORG_LIST: _("the organisation-wide list of allowed DeviceIds"),
+    AccessReason.ACCOUNT_DISABLED: _("the account being disabled or removed in the directory"),
 }
 _CHUNK = 1000
 # Set while a user approves their own device: they need no mail saying so.
@@ -82,7 +85,12 @@ def state_changed(transitions) -> None:
 
 
 def mails_for(transition, device: MobileDevice, org: OrgSettings) -> list[Mail]:
+    # The user's mails in the mailbox's language, the admins' in the organisation's.
     context = mail_context(device, org)
+    if context["language"] == org_language(org):
+        admin_context = context
+    else:
+        admin_context = mail_context(device, org, language=org_language(org))
     user = device.mailbox.primary_smtp_address
     key = f"{transition.change_id}"
     mails = []
@@ -94,7 +102,9 @@ def mails_for(transition, device: MobileDevice, org: OrgSettings) -> list[Mail]:
         if org.admin_mail_mode == AdminMailMode.DIGEST:
             hold_until = timezone.now() + timedelta(minutes=org.admin_digest_minutes)
         for admin in org.admin_mail_recipients:
-            mails.append(_mail(Kind.ADMIN_QUARANTINED, admin, context, key, hold_until, about))
+            mails.append(
+                _mail(Kind.ADMIN_QUARANTINED, admin, admin_context, key, hold_until, about)
+            )
     elif transition.to_state == AccessState.BLOCKED:
         # A mailbox turned off or a disabled account (a leaver, usually) gets no mail
         # per device.
@@ -134,8 +144,11 @@ def reason_text(device: MobileDevice) -> str:
     if device.access_state_reason == AccessReason.GLOBAL and device.access_policy_id:
         policy = device.access_policy
         level = policy.get_default_access_level_display()
-        return f"the access policy {policy.name} (default access level {level})"
-    return REASON_TEXT.get(device.access_state_reason, "")
+        return gettext("the access policy %(name)s (default access level %(level)s)") % {
+            "name": policy.name,
+            "level": level,
+        }
+    return str(REASON_TEXT.get(device.access_state_reason, ""))
 
 
 def _replaces(device: MobileDevice) -> dict | None:
@@ -150,10 +163,20 @@ def _replaces(device: MobileDevice) -> dict | None:
     }
 
 
-def mail_context(device: MobileDevice, org: OrgSettings) -> dict:
+def mail_context(device: MobileDevice, org: OrgSettings, *, language: str = "") -> dict:
+    """A mail's context, in `language` (default: the mailbox's, devices.languages)."""
+    language = language or mailbox_language(device.mailbox, org)
+    with translation.override(language):
+        return _mail_context(device, org, language)
+
+
+def _mail_context(device: MobileDevice, org: OrgSettings, language: str) -> dict:
     mailbox = device.mailbox
     marketing_name = device.marketing_name
     return {
+        # notifications.rendering writes the mail in this language and time zone.
+        "language": language,
+        "time_zone": org_time_zone(org),
         "device": {
             "pk": device.pk,
             "device_id": device.device_id,
@@ -186,7 +209,7 @@ def mail_context(device: MobileDevice, org: OrgSettings) -> dict:
             "display_name": mailbox.display_name or mailbox.alias,
             "email": mailbox.primary_smtp_address,
         },
-        "user_mail_insert": org.user_mail_insert,
+        "user_mail_insert": org.user_mail_insert_for(language),
         "my_devices_path": MY_DEVICES_PATH,
         "quarantine_path": QUARANTINE_PATH,
     }
@@ -195,7 +218,7 @@ def mail_context(device: MobileDevice, org: OrgSettings) -> dict:
 def self_approved(device: MobileDevice, event) -> None:
     """Tell the admins that a user approved their own device (same transaction)."""
     org = OrgSettings.load()
-    context = mail_context(device, org)
+    context = mail_context(device, org, language=org_language(org))
     context["approved_at"] = event.time.isoformat()
     enqueue(
         [

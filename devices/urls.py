@@ -12,6 +12,7 @@ from .views import (
     org,
     org_device_ids,
     policies,
+    preferences,
     rules,
     undo,
 )
@@ -58,6 +59,7 @@ urlpatterns = [
     ),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
+    path("account/preferences/", preferences.preferences, name="preferences"),
     path("my/devices/", my.my_devices, name="my-devices"),
     path("my/devices/<int:pk>/approve", my.approve, name="my-device-approve"),
 ]

@@ -3,11 +3,18 @@
 emails/<kind>-subject.txt, emails/<kind>-body.txt and emails/<kind>-body.html,
 with the stored context plus absolute links: every `*_path` key in the context
 (at any depth) gains a sibling `*_url` built on ECP_BASE_URL.
+
+The context's `language` (a code of settings.LANGUAGES) and `time_zone` (an IANA
+name) say in which language and zone the mail is written; a missing or unknown
+one gives the default language (settings.LANGUAGE_CODE) and zone (settings.TIME_ZONE).
 """
 
 import re
+import zoneinfo
 
+from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from .links import absolute_url
 
@@ -40,11 +47,32 @@ def _with_urls(value):
     return value
 
 
+def mail_language(value) -> str:
+    """A supported language code for `value`; the default language for anything else."""
+    try:
+        return translation.get_supported_language_variant(str(value or ""))
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+def mail_time_zone(value):
+    """The zone `value` names, else None (the server's zone, settings.TIME_ZONE)."""
+    try:
+        return zoneinfo.ZoneInfo(str(value)) if value else None
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return None
+
+
 def render(kind: str, context: dict) -> tuple[str, str, str]:
     """(subject, text body, HTML body) for a notification kind and its context."""
     ctx = _with_urls(context)
-    subject = render_to_string(f"emails/{kind}-subject.txt", ctx)
-    subject = safe_subject(subject)
-    text = render_to_string(f"emails/{kind}-body.txt", ctx)
-    html = render_to_string(f"emails/{kind}-body.html", ctx)
+    language = mail_language(context.get("language"))
+    with (
+        translation.override(language),
+        timezone.override(mail_time_zone(context.get("time_zone"))),
+    ):
+        subject = render_to_string(f"emails/{kind}-subject.txt", ctx)
+        subject = safe_subject(subject)
+        text = render_to_string(f"emails/{kind}-body.txt", ctx)
+        html = render_to_string(f"emails/{kind}-body.html", ctx)
     return subject, text, html

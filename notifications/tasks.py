@@ -130,7 +130,13 @@ def send_digests(force: bool = False) -> int:
             digest = Notification.objects.create(
                 kind=Kind.ADMIN_DIGEST,
                 recipient=recipient,
-                context={"count": len(items), "items": [n.context for n in items]},
+                context={
+                    "count": len(items),
+                    "items": [n.context for n in items],
+                    # The held mails' own language and zone (the organisation's).
+                    "language": items[-1].context.get("language"),
+                    "time_zone": items[-1].context.get("time_zone"),
+                },
                 dedupe_key=f"{Kind.ADMIN_DIGEST}:{recipient.lower()}:{items[0].pk}-{items[-1].pk}",
             )
             Notification.objects.filter(pk__in=[n.pk for n in items]).update(

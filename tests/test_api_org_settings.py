@@ -72,3 +72,21 @@ def test_help_desk_reads_but_does_not_change(cast, client_for):
         "Only Organization Management can change the organisation settings."
     )
     assert OrgSettings.load().default_access_level == "Quarantine"
+
+
+def test_languages_time_zone_and_inserts_per_language(cast, org):
+    response = org.patch(
+        URL,
+        {
+            "default_language": "de",
+            "time_zone": "Europe/Berlin",
+            "user_mail_inserts": {"de": "Rufen Sie 4711 an.", "fr": ""},
+        },
+    )
+    assert response.status_code == 200
+    body = response.json()["org_settings"]
+    assert (body["default_language"], body["time_zone"]) == ("de", "Europe/Berlin")
+    assert body["user_mail_inserts"] == {"de": "Rufen Sie 4711 an."}
+    for bad in ({"default_language": "xx"}, {"time_zone": "Mars/Olympus"}):
+        assert org.patch(URL, bad).status_code == 400
+    assert OrgSettings.load().time_zone == "Europe/Berlin"

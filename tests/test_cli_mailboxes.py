@@ -32,6 +32,8 @@ MAILBOX_KEYS = [
     "has_login",
     "access_policy",
     "access_policy_pinned",
+    "language",  # the admin's (set-mailbox --language); "" when not set
+    "mail_language",  # what its mails and phone notice use (devices.languages)
 ]
 
 

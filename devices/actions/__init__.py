@@ -38,7 +38,7 @@ from .imports import ImportCounts, ImportRowsError, import_devices, import_mailb
 from .jobs import queue_rule_change, run_rule_change_job
 from .lifecycle import grandfather_devices, purge_quarantined
 from .mail import resend_notification
-from .mailboxes import create_mailbox, set_mailbox
+from .mailboxes import create_mailbox, parse_language, set_mailbox, set_mailbox_language
 from .org import preview_org_settings, preview_org_settings_devices, set_org_settings
 from .partnerships import (
     allow_and_replace,
@@ -128,6 +128,8 @@ __all__ = [
     "run_rule_change_job",
     "self_approve",
     "set_mailbox",
+    "set_mailbox_language",
+    "parse_language",
     "set_mailbox_policy",
     "set_org_settings",
     "touch_last_seen",

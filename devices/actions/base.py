@@ -152,6 +152,9 @@ def org_snapshot(org: OrgSettings) -> dict:
         "new_device_alert": org.new_device_alert,
         "purge_quarantined_after_days": org.purge_quarantined_after_days,
         "self_approval": org.self_approval,
+        "user_mail_inserts": dict(org.user_mail_inserts or {}),
+        "default_language": org.default_language,
+        "time_zone": org.time_zone,
     }
 
 

@@ -44,6 +44,7 @@ def _snapshot(mailbox: Mailbox, groups) -> dict:
         "display_name": mailbox.display_name,
         "directory_dn": mailbox.directory_dn,
         "directory_disabled": mailbox.directory_disabled,
+        "directory_language": mailbox.directory_language,
         "directory_groups": sorted(groups),
     }
 
@@ -149,6 +150,7 @@ def _follow(mailbox: Mailbox, entry: Entry) -> None:
     mailbox.directory_dn = entry.dn
     mailbox.directory_disabled = entry.disabled
     mailbox.display_name = entry.display_name
+    mailbox.directory_language = entry.language
     taken = (
         Mailbox.objects.filter(primary_smtp_address__iexact=entry.mail)
         .exclude(pk=mailbox.pk)
@@ -180,6 +182,7 @@ def _create_for(user, entry: Entry) -> Mailbox | None:
                 user=user,
                 directory_dn=entry.dn,
                 directory_disabled=entry.disabled,
+                directory_language=entry.language,
             )
     except IntegrityError:  # made by a concurrent sign-in of the same user
         return Mailbox.objects.filter(alias__iexact=entry.username).first()
@@ -223,7 +226,13 @@ class SyncCounts:
         return found
 
 
-_SYNC_FIELDS = ("primary_smtp_address", "display_name", "directory_dn", "directory_disabled")
+_SYNC_FIELDS = (
+    "primary_smtp_address",
+    "display_name",
+    "directory_dn",
+    "directory_disabled",
+    "directory_language",
+)
 
 
 def sync_directory(
@@ -312,6 +321,7 @@ def _plan(entries: list[Entry]) -> dict:
             "directory_dn": entry.dn,
             "directory_disabled": entry.disabled,
             "display_name": entry.display_name,
+            "directory_language": entry.language,
         }
         if entry.mail != row["primary_smtp_address"].lower() and entry.mail not in mails_taken:
             wanted["primary_smtp_address"] = entry.mail
@@ -357,6 +367,7 @@ def _apply(actor: Actor, plan: dict, counts: SyncCounts) -> None:
                 display_name=e.display_name,
                 directory_dn=e.dn,
                 directory_disabled=e.disabled,
+                directory_language=e.language,
             )
             for e in plan["create"]
         ],

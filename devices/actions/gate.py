@@ -10,6 +10,7 @@ from django.utils import timezone
 from .. import hostile
 from ..audit import Actor
 from ..evaluation import current_rules
+from ..languages import language_code
 from ..models import DeviceClass, Mailbox, MobileDevice, OrgSettings
 from .base import AuditAfter, lock
 from .reevaluation import reevaluate
@@ -160,6 +161,8 @@ def record_contact(
         for name, value in changes.items():
             setattr(device, name, value)
         MobileDevice.objects.filter(pk=device.pk).update(last_seen=now, **changes)
+    if "device_os_language" in changes:
+        _note_device_language(mailbox, changes["device_os_language"])
     flapping = None
     if not created and DECIDING_FIELDS & set(changes):
         flapping = _count_change(device, now)
@@ -205,6 +208,15 @@ def record_contact(
     )
     device.refresh_from_db()
     return device
+
+
+def _note_device_language(mailbox: Mailbox, os_language: str) -> None:
+    """The phone's DeviceOSLanguage as the mailbox's language of last resort
+    (the admin's and the directory's come first: devices.languages)."""
+    code = language_code(os_language)
+    if code and mailbox.device_language != code:
+        mailbox.device_language = code
+        Mailbox.objects.filter(pk=mailbox.pk).update(device_language=code)
 
 
 def touch_last_seen(device: MobileDevice, *, every_seconds: int = 60) -> bool:

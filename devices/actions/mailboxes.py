@@ -146,3 +146,38 @@ def set_mailbox(
     )
     transitions = reevaluate(MobileDevice.objects.filter(mailbox=mailbox), audit)
     return Result(mailbox, audit(), transitions)
+
+
+def parse_language(value: str | None) -> str:
+    """A supported language code for `value`; "" for "" or "none"; ActionError otherwise."""
+    from ..languages import language_code, supported_codes
+
+    value = (value or "").strip()
+    if value.lower() in ("", "none"):
+        return ""
+    code = language_code(value)
+    if not code:
+        raise ActionError(
+            f"Unsupported language {value!r}: use one of {', '.join(supported_codes())}, or none."
+        )
+    return code
+
+
+@transaction.atomic
+def set_mailbox_language(actor: Actor, mailbox: Mailbox, language: str | None) -> Result:
+    """The admin's language for a mailbox's mails and phone notice ("" or "none": follow
+    the directory, then the phone, then the organisation default: devices.languages)."""
+    code = parse_language(language)
+    before = {"language": mailbox.language}
+    mailbox.language = code
+    mailbox.save(update_fields=["language"])
+    shown = code or "none (directory, phone or organisation default)"
+    event = record(
+        actor,
+        action="mailbox.update",
+        obj=mailbox,
+        before=before,
+        after={"language": code},
+        message=f"Language of mailbox {mailbox.alias} set to {shown}",
+    )
+    return Result(mailbox, event)

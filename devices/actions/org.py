@@ -5,6 +5,7 @@ from collections import Counter
 from django.db import transaction
 
 from ..audit import Actor
+from ..languages import supported_codes, valid_time_zone
 from ..models import AdminMailMode, MobileDevice, OrgSettings, SelfApproval
 from .base import (
     ActionError,
@@ -15,9 +16,17 @@ from .base import (
     org_snapshot,
     parse_access_level,
 )
+from .mailboxes import parse_language
 from .reevaluation import DevicePreview, preview, preview_devices, reevaluate
 
 UNCHANGED = object()
+
+
+def _language(value: str) -> str:
+    code = parse_language(value)
+    if not code:
+        raise ActionError(f"Give a language: one of {', '.join(supported_codes())}.")
+    return code
 
 
 @transaction.atomic
@@ -35,7 +44,13 @@ def set_org_settings(
     new_device_alert: bool | None = None,
     purge_quarantined_after_days: int | None | object = UNCHANGED,
     self_approval: str | None = None,
+    user_mail_insert_language: str | None = None,
+    user_mail_inserts: dict[str, str] | None = None,
+    default_language: str | None = None,
+    time_zone: str | None = None,
 ) -> Result:
+    """Change the given settings. `user_mail_insert` with `user_mail_insert_language`
+    sets that language's insert ("" removes it); `user_mail_inserts` replaces them all."""
     org = OrgSettings.objects.select_for_update().get_or_create(pk=1)[0]
     before = org_snapshot(org)
     if default_access_level is not None:
@@ -50,7 +65,33 @@ def set_org_settings(
     if user_mail_insert is not None:
         if len(user_mail_insert) > 4000:
             raise ActionError("The user mail insert is limited to 4,000 characters.")
-        org.user_mail_insert = user_mail_insert
+        if user_mail_insert_language:
+            code = _language(user_mail_insert_language)
+            inserts = dict(org.user_mail_inserts or {})
+            if user_mail_insert:
+                inserts[code] = user_mail_insert
+            else:
+                inserts.pop(code, None)
+            org.user_mail_inserts = inserts
+        else:
+            org.user_mail_insert = user_mail_insert
+    if user_mail_inserts is not None:
+        inserts = {}
+        for language, text in user_mail_inserts.items():
+            if len(text) > 4000:
+                raise ActionError("The user mail insert is limited to 4,000 characters.")
+            if text:
+                inserts[_language(language)] = text
+        org.user_mail_inserts = inserts
+    if default_language is not None:
+        org.default_language = _language(default_language)
+    if time_zone is not None:
+        zone = valid_time_zone(time_zone)
+        if not zone:
+            raise ActionError(
+                f"Unknown time zone {time_zone!r}: give an IANA name such as Europe/Berlin or UTC."
+            )
+        org.time_zone = zone
     if discovery_window_minutes is not None:
         if not 0 <= discovery_window_minutes <= 1440:
             raise ActionError("The discovery window must be between 0 and 1440 minutes.")

@@ -6,7 +6,8 @@ from django.db import transaction
 from django.db.models import Count
 
 from devices import actions
-from devices.models import DeviceIdList, Mailbox
+from devices.languages import mailbox_language
+from devices.models import DeviceIdList, Mailbox, OrgSettings
 
 from . import CLI, CliError, add_verb, find_mailbox, parse_bool, print_result
 from .output import add_format_option, render
@@ -23,6 +24,8 @@ FIELDS = (
     "has_login",
     "access_policy",
     "access_policy_pinned",
+    "language",
+    "mail_language",
 )
 TABLE = (
     "alias",
@@ -67,12 +70,20 @@ def register(verbs) -> None:
         epilog="The --add/--remove options can be repeated. Adding a DeviceId to one list"
         " takes it off the other. --access-policy NAME makes the mailbox an explicit member"
         " of that policy; --access-policy none makes it follow its domain's policy (or the"
-        " organisation default) again.",
+        " organisation default) again. --language sets the language of the mailbox's"
+        " mails and phone notice, before the directory's preferredLanguage and the"
+        " phone's DeviceOSLanguage.",
     )
     p.add_argument("identity", metavar="ALIAS")
     p.add_argument("--activesync-enabled", metavar="true|false")
     p.add_argument("--display-name", metavar="NAME")
     p.add_argument("--access-policy", metavar="NAME|none")
+    p.add_argument(
+        "--language",
+        metavar="en|de|fr|es|none",
+        help="the language of the mailbox's mails and phone notice; none: the directory's,"
+        " then the phone's, then the organisation default",
+    )
     for option in ("allowed", "blocked"):
         for verb in ("add", "remove"):
             p.add_argument(
@@ -99,6 +110,7 @@ def new_mailbox(out, args) -> None:
 
 
 def mailbox_rows(mailboxes):
+    org = OrgSettings.objects.filter(pk=1).first() or OrgSettings(pk=1)
     mailboxes = (
         mailboxes.annotate(device_count=Count("devices"))
         .select_related("access_policy")
@@ -117,6 +129,8 @@ def mailbox_rows(mailboxes):
             "has_login": mailbox.user_id is not None,
             "access_policy": mailbox.access_policy.name if mailbox.access_policy else None,
             "access_policy_pinned": mailbox.access_policy_pinned,
+            "language": mailbox.language,  # the admin's; "" when not set
+            "mail_language": mailbox_language(mailbox, org),  # what its mails use
         }
 
 
@@ -140,11 +154,13 @@ def set_mailbox(out, args) -> None:
         enabled = parse_bool(args.activesync_enabled, "--activesync-enabled")
     lists = (args.add_allowed, args.remove_allowed, args.add_blocked, args.remove_blocked)
     mailbox_changes = enabled is not None or args.display_name is not None or any(lists)
-    if not mailbox_changes and args.access_policy is None:
+    if not mailbox_changes and args.access_policy is None and args.language is None:
         raise CliError(
             "set-mailbox: nothing to change; give --activesync-enabled, --display-name,"
-            " --access-policy or an --add-/--remove-...-device-id option."
+            " --access-policy, --language or an --add-/--remove-...-device-id option."
         )
+    if args.language is not None:
+        actions.parse_language(args.language)  # refused before anything changes
     mailbox = find_mailbox(args.identity)
     policy = _policy(args.access_policy)
     # Both changes or neither: a bad DeviceId must not leave the policy changed.
@@ -163,6 +179,9 @@ def set_mailbox(out, args) -> None:
             print_result(out, result.event)
         if args.access_policy is not None:
             result = actions.set_mailbox_policy(CLI, mailbox, policy)
+            print_result(out, result.event)
+        if args.language is not None:
+            result = actions.set_mailbox_language(CLI, mailbox, args.language)
             print_result(out, result.event)
 
 

@@ -33,6 +33,21 @@ def register(verbs) -> None:
         help="replaces the list; give no address to clear it",
     )
     p.add_argument("--user-mail-insert", metavar="TEXT", help="text added to mails to users")
+    p.add_argument(
+        "--language",
+        metavar="en|de|fr|es",
+        help="with --user-mail-insert: the insert for mails in this language (an empty TEXT"
+        " removes it); mails in a language without one use the default language's insert,"
+        " then the one given without --language",
+    )
+    p.add_argument(
+        "--default-language",
+        metavar="en|de|fr|es",
+        help="mails and phone notices of mailboxes whose language is not known, admin mails",
+    )
+    p.add_argument(
+        "--time-zone", metavar="ZONE", help="the IANA time zone of times in mails (Europe/Berlin)"
+    )
     p.add_argument("--discovery-window-minutes", type=int, metavar="N")
     for option in SWITCHES:
         p.add_argument(option, metavar="true|false")
@@ -67,7 +82,13 @@ def set_org_settings(out, args) -> None:
         "admin_mail_mode": args.admin_mail_mode,
         "admin_digest_minutes": args.admin_digest_minutes,
         "self_approval": args.self_approval,
+        "default_language": args.default_language,
+        "time_zone": args.time_zone,
     }
+    if args.language is not None:
+        if args.user_mail_insert is None:
+            raise CliError("set-org-settings: --language goes with --user-mail-insert.")
+        changes["user_mail_insert_language"] = args.language
     for option, keyword in SWITCHES.items():
         value = getattr(args, keyword)
         changes[keyword] = None if value is None else parse_bool(value, option)

@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from ..languages import language_code
+
 ACCOUNTDISABLE = 0x2  # Active Directory's userAccountControl bit
 ATTRIBUTES = ("uid", "sAMAccountName", "mail", "displayName", "cn", "preferredLanguage")
 
@@ -16,6 +18,8 @@ class Entry:
     display_name: str
     disabled: bool = False
     groups: frozenset[str] = field(default_factory=frozenset)  # lower-cased DNs
+    # preferredLanguage as a supported language code ("" when none or unsupported).
+    language: str = ""
 
 
 def _first(attrs: dict, name: str) -> str:
@@ -82,4 +86,5 @@ def entry(dn: str, attrs: dict, groups=()) -> Entry | None:
         display_name=(_first(attrs, "displayName") or _first(attrs, "cn") or username)[:256],
         disabled=is_disabled(attrs),
         groups=frozenset(g.lower() for g in groups),
+        language=language_code(_first(attrs, "preferredLanguage")),
     )

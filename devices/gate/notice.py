@@ -4,7 +4,7 @@ Exchange lets a quarantined device sync, and what it syncs is a single
 message telling the user the phone waits for approval. ECP does the same
 for Quarantined and DeviceDiscovery devices on EAS 12.1+. The notice is the
 user mail (emails/user-quarantined-*), rendered from the same template and
-context, UserMailInsert included.
+context, UserMailInsert included, in the mailbox's language (devices.languages).
 
 No state is stored: every sync key is derived from the partnership and the
 notice's version (a hash of its text) with the SECRET_KEY, so a key proves
@@ -34,10 +34,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
 
 from devices.eas import Element, encode, status
 from devices.eas.responses import read_body, status_response, text
+from devices.languages import mailbox_language
 from devices.models import MobileDevice, OrgSettings
 from devices.notify import mail_context
 from notifications.models import Kind
@@ -71,8 +74,21 @@ class NoticeMailbox:
         return MobileDevice.objects.select_related("mailbox", "access_rule").get(pk=self.device.pk)
 
     @cached_property
+    def org(self) -> OrgSettings:
+        return OrgSettings.load()
+
+    @cached_property
+    def language(self) -> str:
+        return mailbox_language(self.full_device.mailbox, self.org)
+
+    @property
+    def inbox_name(self) -> str:
+        with translation.override(self.language):
+            return gettext("Inbox")
+
+    @cached_property
     def notice(self) -> Notice:
-        context = mail_context(self.full_device, OrgSettings.load())
+        context = mail_context(self.full_device, self.org, language=self.language)
         subject, body, _html = render(Kind.USER_QUARANTINED, context)
         digest = salted_hmac("ecp.notice.version", f"{subject}\n{body}").hexdigest()
         return Notice(subject, body.strip() + "\n", digest[:8])
@@ -153,7 +169,7 @@ class FolderSync(Command):
                 [
                     text("FolderHierarchy:ServerId", INBOX_ID),
                     text("FolderHierarchy:ParentId", "0"),
-                    text("FolderHierarchy:DisplayName", "Inbox"),
+                    text("FolderHierarchy:DisplayName", mailbox.inbox_name),
                     text("FolderHierarchy:Type", FOLDER_TYPE_INBOX),
                 ],
             )

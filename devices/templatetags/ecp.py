@@ -1,6 +1,7 @@
 """Template helpers for the ECP pages: the signed-in role, state badges, sort links."""
 
 from django import template
+from django.conf import settings
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
@@ -130,3 +131,9 @@ def sort_state(key: str, current: str) -> str:
 def page_href(query: str, number: int) -> str:
     prefix = f"{query}&" if query else ""
     return f"?{prefix}page={number}"
+
+
+@register.simple_tag
+def language_name(code: str) -> str:
+    """'Deutsch' for de: a language named in itself, as settings.LANGUAGES does."""
+    return dict(settings.LANGUAGES).get(code, code)

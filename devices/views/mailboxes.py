@@ -2,15 +2,18 @@
 
 from collections import Counter
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from .. import actions
 from ..forms import ActiveSyncForm, MailboxDeviceIdForm, MailboxFilterForm, MailboxPolicyForm
+from ..languages import mailbox_language
 from ..models import AccessPolicy, AccessState, DeviceIdList, Mailbox, OrgSettings
 from ..permissions import (
     ACTIVESYNC_READ_ONLY,
@@ -73,6 +76,7 @@ def mailbox_detail(request, pk):
     if policy and not mailbox.access_policy_pinned and domain not in policy.domains:
         by_group = next((g.dn for g in groups if g.dn_key in policy.directory_groups), "")
     can_policies = can_manage_policies(request.user)
+    org = OrgSettings.load()
     return render(
         request,
         "devices/mailbox_detail.html",
@@ -97,7 +101,9 @@ def mailbox_detail(request, pk):
             else [],
             "can_policies": can_policies,
             "policies_read_only": POLICIES_READ_ONLY,
-            "org": OrgSettings.load(),
+            "org": org,
+            "languages": settings.LANGUAGES,
+            "mail_language": mailbox_language(mailbox, org),
             "next": request.get_full_path(),
         },
     )
@@ -127,6 +133,15 @@ def _change_mailbox(request, mailbox):
         return redirect(here)
     if op == "policy":
         return _set_policy(request, mailbox)
+    if op == "language":
+        get_mailbox_for_user(request, mailbox.pk, toggle=True)
+        try:
+            result = actions.set_mailbox_language(actor, mailbox, request.POST.get("language"))
+        except actions.ActionError as e:
+            messages.error(request, _("Nothing was changed: %(error)s") % {"error": e})
+        else:
+            messages.success(request, result.event.message)
+        return redirect(here)
     if op not in ("add", "remove"):
         messages.error(request, "Unknown change; nothing was changed.")
         return redirect(here)

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from .. import actions
+from ..languages import mailbox_language
 from ..models import AccessState, AuditSource, Mailbox, OrgSettings
 from ..permissions import get_own_device_for_user
 from ..web import actor_for
@@ -40,7 +41,15 @@ def my_devices(request):
     return render(
         request,
         "devices/my_devices.html",
-        {"mailbox": mailbox, "devices": devices, "org": org},
+        {
+            "mailbox": mailbox,
+            "devices": devices,
+            "org": org,
+            # The insert the mailbox's mails carry, in their language.
+            "org_insert": org.user_mail_insert_for(mailbox_language(mailbox, org))
+            if mailbox
+            else org.user_mail_insert,
+        },
     )
 
 

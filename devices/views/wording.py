@@ -162,7 +162,9 @@ _ALREADY = {
 
 
 def local_time(value) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    return timezone.localtime(value).strftime(
+        "%Y-%m-%d %H:%M %Z"
+    )  # the zone named (issue 17, point 6)
 
 
 def decided_by(device, change) -> str:

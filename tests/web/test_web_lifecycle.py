@@ -73,7 +73,8 @@ def _messages(response):
 
 
 def _when(change) -> str:
-    return timezone.localtime(change.time).strftime("%Y-%m-%d %H:%M")
+    """As the pages show a time: with its zone named (issue 17, point 6)."""
+    return timezone.localtime(change.time).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _last_change(device):
