@@ -47,6 +47,15 @@ class AuditSource(models.TextChoices):
     SYSTEM = "system", "System"
     SELF_SERVICE = "self-service", "Self-service"
     DIRECTORY = "directory", "Directory"
+    MAIL_LINK = "mail-link", "Mail link"
+
+
+class OwnerAnswer(models.TextChoices):
+    """What the device's owner said to "Was this you?" (a signed link in the mail)."""
+
+    NONE = "", "No answer"
+    MINE = "mine", "Confirmed by user"
+    NOT_MINE = "not-mine", "Not the user's"
 
 
 class SelfApproval(models.TextChoices):
