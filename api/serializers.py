@@ -550,6 +550,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "kind",
+            "channel",
             "recipient",
             "status",
             "attempts",

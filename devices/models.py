@@ -397,6 +397,7 @@ class MobileDevice(models.Model):
         """'iPhone 14 Pro' for DeviceModel iPhone15C2 (devices.model_names), or ""."""
         return device_marketing_name(self)
 
+
 class ActionLinkUse(models.Model):
     """A signed mail link that was used: what makes the links single-use.
 

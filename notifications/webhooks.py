@@ -234,3 +234,25 @@ def post(hook: Webhook, body: dict, *, idempotency_key: str) -> int:
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise WebhookError(f"{type(exc).__name__}: {reason}", transient=True) from None
+
+
+def send_test(hook: Webhook):
+    """Post the sample to one webhook now, through the outbox (so it shows on the Sent
+    page): the row and the delivery's outcome. A transient failure stays pending, and
+    the outbox retries it like any other."""
+    import uuid
+
+    from . import delivery
+    from .models import Channel, Kind, Notification
+
+    row = Notification.objects.create(
+        kind=Kind.WEBHOOK_TEST,
+        recipient=hook.label,
+        channel=Channel.WEBHOOK,
+        target=hook.key,
+        context=SAMPLE_CONTEXT,
+        dedupe_key=f"{Kind.WEBHOOK_TEST}:{hook.key}:{uuid.uuid4().hex}",
+    )
+    outcome = delivery.deliver(row.pk)
+    row.refresh_from_db()
+    return row, outcome
