@@ -325,16 +325,11 @@ def test_good_webhook_urls_and_their_flavors(monkeypatch):
     assert envwebhooks("ECP_WEBHOOK_URLS") == []
 
 
-def test_a_bad_url_stops_manage_py_with_a_clear_error(tmp_path):
-    import os
-
+def test_a_bad_url_stops_manage_py_with_a_clear_error(tmp_path, monkeypatch):
     from tests.cli_support import run_eas
 
-    os.environ["ECP_WEBHOOK_URLS"] = "http://hooks.example.org/x"
-    try:
-        done = run_eas(tmp_path, "get-org-settings")
-    finally:
-        del os.environ["ECP_WEBHOOK_URLS"]
+    monkeypatch.setenv("ECP_WEBHOOK_URLS", "http://hooks.example.org/x")
+    done = run_eas(tmp_path, "get-org-settings")
     assert done.returncode != 0
     assert "ECP_WEBHOOK_URLS: 'http://hooks.example.org/x' is plain http" in done.stderr
 
