@@ -353,3 +353,22 @@ def test_the_phone_notice_asks_was_this_you_with_a_steady_text(phone):
     response = Client().post(mine.group(1))
     assert response.status_code == 200
     assert MobileDevice.objects.get(pk=phone.pk).owner_answer == OwnerAnswer.MINE
+
+
+def test_the_audit_log_and_the_device_page_name_the_mail_link(world, phone):
+    from tests.cli_support import eas_json
+
+    client = signed_in(world.helpdesk)
+    client.post(link_path(phone, Kind.ADMIN_QUARANTINED, "allow_path"))
+    rows = eas_json("get-audit-log", "--source", "mail-link")
+    assert [(r["actor"], r["action"]) for r in rows] == [("hd", "device.allow")]
+    page = client.get(f"/devices/{phone.pk}/").content.decode()
+    assert "Approved by hd (Mail link)" in page
+    audit = client.get("/audit/?source=mail-link").content.decode()
+    assert "ALICENEW1" in audit and "BOBANDROID1" not in audit
+
+
+def test_the_device_page_shows_the_owners_answer(world, phone):
+    Client().post(link_path(phone, Kind.USER_QUARANTINED, "mine_path"), REMOTE_ADDR="192.0.2.5")
+    page = signed_in(world.helpdesk).get(f"/devices/{phone.pk}/").content.decode()
+    assert 'id="owner-answer"' in page and "Confirmed by user" in page and "192.0.2.5" in page
