@@ -492,6 +492,9 @@ class DeviceSerializer(serializers.ModelSerializer):
             "first_seen",
             "last_seen",
             "state_changed_at",
+            # "Was this you?" (the signed link in the user mail): "mine", "not-mine" or "".
+            "owner_answer",
+            "owner_answered_at",
         ]
         read_only_fields = fields
 
@@ -570,6 +573,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "kind",
+            "channel",
             "recipient",
             "status",
             "attempts",

@@ -48,6 +48,15 @@ class AuditSource(models.TextChoices):
     SYSTEM = "system", _("System")
     SELF_SERVICE = "self-service", _("Self-service")
     DIRECTORY = "directory", _("Directory")
+    MAIL_LINK = "mail-link", _("Mail link")
+
+
+class OwnerAnswer(models.TextChoices):
+    """What the device's owner said to "Was this you?" (a signed link in the mail)."""
+
+    NONE = "", _("No answer")
+    MINE = "mine", _("Confirmed by user")
+    NOT_MINE = "not-mine", _("Not the user's")
 
 
 class SelfApproval(models.TextChoices):

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Lower
+from django.urls import reverse
 from django.utils import timezone
 
 from .choices import (
@@ -19,6 +20,7 @@ from .choices import (
     AuditSource,
     Characteristic,
     DeviceIdList,
+    OwnerAnswer,
     SelfApproval,
 )
 from .model_names import device_marketing_name
@@ -31,6 +33,7 @@ __all__ = [
     "AuditSource",
     "Characteristic",
     "DeviceIdList",
+    "OwnerAnswer",
     "SelfApproval",
 ]
 
@@ -362,6 +365,13 @@ class MobileDevice(models.Model):
     detail_changes_since = models.DateTimeField(null=True, blank=True)
     flapped_at = models.DateTimeField(null=True, blank=True)
     redecide_due_at = models.DateTimeField(null=True, blank=True)
+    # "Was this you?" (issue 18): the owner's answer through the signed link in the user
+    # mail or the phone notice, from which address and when.
+    owner_answer = models.CharField(
+        max_length=8, choices=OwnerAnswer.choices, blank=True, default="", db_default=""
+    )
+    owner_answered_at = models.DateTimeField(null=True, blank=True)
+    owner_answer_ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
         ordering = ["mailbox__alias", "device_id"]
@@ -400,10 +410,42 @@ class MobileDevice(models.Model):
         self.device_key = self.device_id.lower()
         super().save(*args, **kwargs)
 
+    def get_absolute_url(self) -> str:
+        return reverse("device-detail", args=[self.pk])
+
     @property
     def marketing_name(self) -> str:
         """'iPhone 14 Pro' for DeviceModel iPhone15C2 (devices.model_names), or ""."""
         return device_marketing_name(self)
+
+
+class ActionLinkUse(models.Model):
+    """A signed mail link that was used: what makes the links single-use.
+
+    One row per device, action and the state the link was issued for, so the
+    same link in the mail, the digest, a chat post or the phone notice counts
+    as one: once it is used, every copy says "used" (devices.links).
+    """
+
+    device = models.ForeignKey(MobileDevice, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=16)
+    issued_for = models.CharField(max_length=64)  # the device's state stamp
+    used_at = models.DateTimeField(default=timezone.now)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    used_by_name = models.CharField(max_length=150, blank=True, default="")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "action", "issued_for"], name="action_link_use_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.action} link of device {self.device_id} used {self.used_at:%Y-%m-%d %H:%M}"
 
 
 class DeviceClass(models.Model):

@@ -16,9 +16,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from notifications.models import Kind
-from notifications.outbox import Mail, enqueue
+from notifications import webhooks
+from notifications.models import Channel, Kind
+from notifications.outbox import Mail, annotate_waiting, enqueue
 
+from . import links
 from .languages import mailbox_language, org_language, org_time_zone
 from .models import AccessReason, AccessState, AdminMailMode, MobileDevice, OrgSettings
 from .replacements import mark_replacements
@@ -42,6 +44,11 @@ _CHUNK = 1000
 _owner_approving: ContextVar[bool] = ContextVar("owner_approving", default=False)
 
 
+# Set while an owner answers "No, this was not me": they get the "change your password"
+# mail instead of the usual "your device was blocked".
+_reporting_not_mine: ContextVar[bool] = ContextVar("reporting_not_mine", default=False)
+
+
 @contextmanager
 def owner_approving():
     token = _owner_approving.set(True)
@@ -49,6 +56,15 @@ def owner_approving():
         yield
     finally:
         _owner_approving.reset(token)
+
+
+@contextmanager
+def reporting_not_mine():
+    token = _reporting_not_mine.set(True)
+    try:
+        yield
+    finally:
+        _reporting_not_mine.reset(token)
 
 
 def state_changed(transitions) -> None:
@@ -97,19 +113,36 @@ def mails_for(transition, device: MobileDevice, org: OrgSettings) -> list[Mail]:
     about = f"device:{device.pk}"  # coalesced per device (notifications.outbox)
     if transition.to_state == AccessState.QUARANTINED:
         if org.send_user_mail and user:
-            mails.append(_mail(Kind.USER_QUARANTINED, user, context, key, about=about))
+            mails.append(
+                _mail(Kind.USER_QUARANTINED, user, owner_context(device, org), key, about=about)
+            )
         hold_until = None
         if org.admin_mail_mode == AdminMailMode.DIGEST:
             hold_until = timezone.now() + timedelta(minutes=org.admin_digest_minutes)
+        admin_context = {**admin_context, "links": links.paths(device, sorted(links.ADMIN_ACTIONS))}
         for admin in org.admin_mail_recipients:
             mails.append(
                 _mail(Kind.ADMIN_QUARANTINED, admin, admin_context, key, hold_until, about)
             )
+        for hook in webhooks.configured():
+            mails.append(
+                Mail(
+                    kind=Kind.WEBHOOK_QUARANTINED,
+                    recipient=hook.label,
+                    context=admin_context,
+                    dedupe_key=f"{Kind.WEBHOOK_QUARANTINED}:{key}:{hook.key}",
+                    coalesce_key=about,
+                    channel=Channel.WEBHOOK,
+                    target=hook.key,
+                )
+            )
     elif transition.to_state == AccessState.BLOCKED:
         # A mailbox turned off or a disabled account (a leaver, usually) gets no mail
-        # per device.
+        # per device; an owner who said "not me" gets the "change your password" mail.
         quiet = (AccessReason.POLICY, AccessReason.ACCOUNT_DISABLED)
-        if org.send_user_mail and user and transition.to_reason not in quiet:
+        if _reporting_not_mine.get():
+            pass
+        elif org.send_user_mail and user and transition.to_reason not in quiet:
             mails.append(_mail(Kind.USER_BLOCKED, user, context, key, about=about))
     elif _approval(transition):
         if org.send_user_mail and user:
@@ -163,6 +196,26 @@ def _replaces(device: MobileDevice) -> dict | None:
     }
 
 
+def owner_context(
+    device: MobileDevice, org: OrgSettings, at: float | None = None, *, language: str = ""
+) -> dict:
+    """The user's quarantine mail (and the phone notice): "Was this you?" links."""
+    return {
+        **mail_context(device, org, language=language),
+        "links": links.paths(device, [links.MINE, links.NOT_MINE], at),
+    }
+
+
+def _owner_answer(device: MobileDevice) -> dict | None:
+    if not device.owner_answer:
+        return None
+    return {
+        "answer": device.owner_answer,
+        "at": device.owner_answered_at.isoformat() if device.owner_answered_at else "",
+        "ip": device.owner_answer_ip or "",
+    }
+
+
 def mail_context(device: MobileDevice, org: OrgSettings, *, language: str = "") -> dict:
     """A mail's context, in `language` (default: the mailbox's, devices.languages)."""
     language = language or mailbox_language(device.mailbox, org)
@@ -209,6 +262,8 @@ def _mail_context(device: MobileDevice, org: OrgSettings, language: str) -> dict
             "display_name": mailbox.display_name or mailbox.alias,
             "email": mailbox.primary_smtp_address,
         },
+        # "Was this you?": the owner's answer ("mine", "not-mine"), when and from where.
+        "owner_answer": _owner_answer(device),
         "user_mail_insert": org.user_mail_insert_for(language),
         "my_devices_path": MY_DEVICES_PATH,
         "quarantine_path": QUARANTINE_PATH,
@@ -226,3 +281,31 @@ def self_approved(device: MobileDevice, event) -> None:
             for admin in org.admin_mail_recipients
         ]
     )
+
+
+def owner_confirmed(device: MobileDevice) -> None:
+    """The owner said "yes, mine": admin mails still waiting (one, or a digest's items)
+    say so when they go out (same transaction)."""
+    annotate_waiting(
+        f"device:{device.pk}",
+        [Kind.ADMIN_QUARANTINED],
+        {"owner_answer": _owner_answer(device)},
+    )
+
+
+def not_mine(device: MobileDevice, event) -> None:
+    """The owner said "not me": a high-priority alert to every admin recipient, and the
+    owner is told to change their password (same transaction)."""
+    org = OrgSettings.load()
+    context = mail_context(device, org)
+    context["reported_at"] = event.time.isoformat()
+    context["reported_from"] = event.client_ip or ""
+    mails = [
+        _mail(Kind.ADMIN_NOT_MINE, admin, context, f"event{event.pk}")
+        for admin in org.admin_mail_recipients
+    ]
+    user = device.mailbox.primary_smtp_address
+    if user:
+        # Sent even when the organisation sends no user mail: this one is about security.
+        mails.append(_mail(Kind.USER_NOT_MINE, user, context, f"event{event.pk}"))
+    enqueue(mails)

@@ -163,6 +163,29 @@ def get_own_device_for_user(request, pk) -> MobileDevice:
     return _get_or_404(devices.filter(mailbox__user=request.user), pk)
 
 
+LINK_NEEDS_STAFF = "Only the help desk and administrators can allow or block a device."
+
+
+def get_device_for_link(request, token: str):
+    """(link, device, link state) for a signed mail link (devices.links).
+
+    Admin links (Allow, Block) are for a signed-in Help Desk or Organization
+    Management login (the view sends anonymous visitors to sign in first);
+    anyone else gets 403. The owner's links need no sign-in: the signature
+    is the proof. A bad or expired token gives (None, None, why).
+    """
+    from . import links
+
+    link, problem = links.read(token)
+    if link is None:
+        return None, None, problem
+    if link.for_admins and not can_manage_devices(request.user):
+        raise PermissionDenied(LINK_NEEDS_STAFF)
+    devices = MobileDevice.objects.select_related("mailbox", "access_rule", "access_policy")
+    device = devices.filter(pk=link.device_pk).first()
+    return link, device, links.state_of(link, device)
+
+
 def get_mailbox_for_user(request, pk, *, toggle: bool = False) -> Mailbox:
     """Staff may see every mailbox and edit its lists; only Org Management toggles ActiveSync."""
     role = role_for(request.user)

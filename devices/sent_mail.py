@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from notifications.models import Kind, Notification, Status
+from notifications.models import HIGH_PRIORITY, Channel, Kind, Notification, Status
 
 from . import actions
 from .audit import Actor
@@ -33,6 +33,9 @@ def sent_mail(request):
         rows = rows.filter(status=status)
     if kind in Kind.values:
         rows = rows.filter(kind=kind)
+    channel = request.GET.get("channel", "")
+    if channel in Channel.values:
+        rows = rows.filter(channel=channel)
     query = request.GET.get("q", "").strip()
     if query:
         rows = rows.filter(recipient__icontains=query)
@@ -47,6 +50,9 @@ def sent_mail(request):
             "q": query,
             "statuses": Status.choices,
             "kinds": Kind.choices,
+            "channel": channel,
+            "channels": Channel.choices,
+            "high_priority": HIGH_PRIORITY,
             "can_resend": request.user.has_perm("notifications.change_notification"),
         },
     )

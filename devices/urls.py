@@ -7,6 +7,7 @@ from .views import (
     dashboard,
     devices,
     jobs,
+    links,
     mailboxes,
     my,
     org,
@@ -62,4 +63,6 @@ urlpatterns = [
     path("account/preferences/", preferences.preferences, name="preferences"),
     path("my/devices/", my.my_devices, name="my-devices"),
     path("my/devices/<int:pk>/approve", my.approve, name="my-device-approve"),
+    # Signed action links in the mails (devices/links.py): GET confirms, POST acts.
+    path("links/<str:token>/", links.action_link, name="action-link"),
 ]

@@ -63,6 +63,60 @@ def envnetworks(name: str, default: list[str]) -> list[str]:
     return items
 
 
+WEBHOOK_FLAVORS = ("slack", "teams")
+# Hosts of Microsoft Teams' incoming webhooks and workflows: these get an Adaptive Card.
+_TEAMS_HOSTS = ("webhook.office.com", "logic.azure.com", "powerplatform.com", "powerautomate.com")
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def split_webhook(entry: str) -> tuple[str, str]:
+    """(flavor, url) of one ECP_WEBHOOK_URLS entry: `teams:` or `slack:` before the URL
+    says which, else the host does (Teams' hosts get Teams, anything else Slack's format)."""
+    from urllib.parse import urlsplit
+
+    flavor, sep, rest = entry.partition(":")
+    if sep and flavor.lower() in WEBHOOK_FLAVORS and not rest.startswith("//"):
+        return flavor.lower(), rest
+    host = (urlsplit(entry).hostname or "").lower()
+    teams = any(host == h or host.endswith("." + h) for h in _TEAMS_HOSTS)
+    return ("teams" if teams else "slack"), entry
+
+
+def webhook_problem(entry: str) -> str:
+    """Why an ECP_WEBHOOK_URLS entry is unusable ('' when it is fine)."""
+    from urllib.parse import urlsplit
+
+    _flavor, url = split_webhook(entry)
+    if len(url) > 2000 or not url.isprintable() or " " in url:
+        return "is not a URL (at most 2,000 printable characters, no spaces)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "is not a URL"
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or not host:
+        return "is not an https:// URL"
+    if parts.username or parts.password:
+        return "carries a user name or password: put the secret in the path, as Slack and Teams do"
+    if parts.scheme == "http" and not (host in _LOOPBACK_HOSTS or host.startswith("127.")):
+        return "is plain http: use https:// (http:// only for a relay on a loopback address)"
+    return ""
+
+
+def envwebhooks(name: str) -> list[str]:
+    """Comma-separated Slack or Teams incoming-webhook URLs, each checked at start-up."""
+    items = envlist(name, [])
+    for item in items:
+        problem = webhook_problem(item)
+        if problem:
+            shown = item if len(item) <= 80 else item[:77] + "..."
+            raise ConfigError(f"{name}: {shown!r} {problem}")
+    if len(set(items)) != len(items):
+        raise ConfigError(f"{name} names the same URL twice")
+    return items
+
+
 def database_from_url(url: str) -> dict:
     """Turn postgres://user:pass@host:port/name into a DATABASES entry."""
     from urllib.parse import unquote, urlsplit

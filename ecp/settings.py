@@ -15,6 +15,7 @@ from .env import (
     envlist,
     envnetworks,
     envstr,
+    envwebhooks,
     secret_key,
 )
 
@@ -219,6 +220,17 @@ ECP_NOTIFY_MIN_INTERVAL_MINUTES = envint("ECP_NOTIFY_MIN_INTERVAL_MINUTES", 60)
 ECP_DEVICE_DETAIL_CHANGES_LIMIT = envint("ECP_DEVICE_DETAIL_CHANGES_LIMIT", 4)
 # DeviceClass (the device families offered in the rule form) stops growing here.
 ECP_DEVICE_CLASS_MAX = envint("ECP_DEVICE_CLASS_MAX", 10000)
+
+# Signed, expiring, single-use action links in the mails (devices/links.py): Allow and
+# Block for the admins, "Was this you?" for the user. Hours a link stays valid.
+ECP_LINK_MAX_AGE_HOURS = envint("ECP_LINK_MAX_AGE_HOURS", 72)
+if ECP_LINK_MAX_AGE_HOURS < 1:
+    raise ConfigError("ECP_LINK_MAX_AGE_HOURS must be 1 or more")
+# Chat webhooks (notifications/webhooks.py): Slack-compatible or Microsoft Teams incoming
+# webhooks, comma-separated (`teams:` or `slack:` before a URL picks the format), each told
+# of every quarantine through the outbox; seconds to wait for one to answer.
+ECP_WEBHOOK_URLS = envwebhooks("ECP_WEBHOOK_URLS")
+ECP_WEBHOOK_TIMEOUT = envint("ECP_WEBHOOK_TIMEOUT", 10)
 
 # A rule change that moves more devices than this runs as a Celery job with a progress
 # page instead of inside the request.

@@ -18,6 +18,7 @@ so receiving systems can drop it.
 
 import contextlib
 import hashlib
+import json
 import logging
 import math
 import random
@@ -31,8 +32,9 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import Notification, Status
-from .rendering import render
+from . import webhooks
+from .models import HIGH_PRIORITY, Channel, Notification, Status
+from .rendering import render, safe_subject
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,8 @@ def deliver(pk: int, connection=None) -> Outcome:
     row = claim(pk)
     if row is None:
         return Outcome("skipped")
+    if row.channel == Channel.WEBHOOK:
+        return deliver_webhook(row)
     try:
         subject, text, html = render(row.kind, row.context)
     except Exception as exc:  # noqa: BLE001 - a template bug must not loop forever
@@ -132,7 +136,7 @@ def deliver(pk: int, connection=None) -> Outcome:
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[row.recipient],
-        headers={"Message-ID": _keep_message_id(row), "Auto-Submitted": "auto-generated"},
+        headers=_headers(row),
         connection=connection,
     )
     mail.attach_alternative(html, "text/html")
@@ -159,6 +163,44 @@ def deliver(pk: int, connection=None) -> Outcome:
     )
     if own:
         close_quietly(connection)
+    return Outcome("sent")
+
+
+def _headers(row: Notification) -> dict:
+    headers = {"Message-ID": _keep_message_id(row), "Auto-Submitted": "auto-generated"}
+    if row.kind in HIGH_PRIORITY:
+        # Outlook reads Importance, most other clients X-Priority (1: highest).
+        headers.update({"X-Priority": "1 (Highest)", "Importance": "high", "Priority": "urgent"})
+    return headers
+
+
+def deliver_webhook(row: Notification) -> Outcome:
+    """Post a claimed webhook row; the same outcomes, retries and backoff as a mail."""
+    hook = webhooks.by_key(row.target)
+    if hook is None:
+        return _finish(row, Status.FAILED, error="this webhook is no longer in ECP_WEBHOOK_URLS")
+    try:
+        subject, body = webhooks.payload(hook, row.kind, row.context)
+    except Exception as exc:  # noqa: BLE001 - a bug must not loop forever
+        log.exception("webhook post %s could not be built", row.pk)
+        return _finish(row, Status.FAILED, error=f"rendering failed: {exc}")
+    try:
+        webhooks.post(hook, body, idempotency_key=_keep_message_id(row).strip("<>"))
+    except webhooks.WebhookError as exc:
+        error = str(exc)[:2000]
+        if exc.transient and row.attempts < MAX_ATTEMPTS:
+            delay = max(backoff(row.attempts), min(exc.retry_after or 0, BACKOFF_MAX))
+            log.warning("webhook post %s: transient error, retry in %ss: %s", row.pk, delay, error)
+            return _finish(row, Status.PENDING, error=error, retry_in=delay)
+        log.error("webhook post %s failed: %s", row.pk, error)
+        return _finish(row, Status.FAILED, error=error)
+    Notification.objects.filter(pk=row.pk, status=Status.SENDING).update(
+        status=Status.SENT,
+        sent_at=timezone.now(),
+        subject=safe_subject(subject),
+        body_text=json.dumps(body, indent=2, ensure_ascii=False),
+        last_error="",
+    )
     return Outcome("sent")
 
 

@@ -17,6 +17,19 @@ class Kind(models.TextChoices):
     ADMIN_QUARANTINED = "admin-quarantined", "Admin: device quarantined"
     ADMIN_DIGEST = "admin-digest", "Admin: digest of quarantined devices"
     ADMIN_SELF_APPROVED = "admin-self-approved", "Admin: a user approved their own device"
+    ADMIN_NOT_MINE = "admin-not-mine", "Admin: a user says a device is not theirs"
+    USER_NOT_MINE = "user-not-mine", "User: device blocked, change your password"
+    WEBHOOK_QUARANTINED = "webhook-quarantined", "Chat: device quarantined"
+    WEBHOOK_TEST = "webhook-test", "Chat: test message"
+
+
+# Sent with X-Priority 1 and Importance: high (a stolen password shows up here first).
+HIGH_PRIORITY = frozenset({Kind.ADMIN_NOT_MINE})
+
+
+class Channel(models.TextChoices):
+    MAIL = "mail", "Mail"
+    WEBHOOK = "webhook", "Chat webhook"
 
 
 class Status(models.TextChoices):
@@ -30,7 +43,13 @@ class Status(models.TextChoices):
 
 class Notification(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
+    # Mail: the address. Webhook: the URL's label (host and key, never the URL, which is
+    # a secret); `target` then names the URL in ECP_WEBHOOK_URLS (notifications.webhooks).
     recipient = models.EmailField(max_length=254)
+    channel = models.CharField(
+        max_length=8, choices=Channel.choices, default=Channel.MAIL, db_default=Channel.MAIL
+    )
+    target = models.CharField(max_length=64, blank=True, default="", db_default="")
     context = models.JSONField(default=dict)
     dedupe_key = models.CharField(max_length=200, unique=True)
     # What the mail is about (e.g. "device:42"): mails of one kind to one recipient

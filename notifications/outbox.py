@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Notification, Status
+from .models import Channel, Notification, Status
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ class Mail:
     hold_until: datetime | None = None  # set: held for a digest until then
     coalesce_key: str = ""  # set: coalesced with earlier mails of its kind about the same thing
     not_before: datetime | None = None  # set: the first attempt waits until then
+    channel: str = Channel.MAIL  # webhook: recipient is the URL's label, target its key
+    target: str = ""
 
 
 def min_interval() -> timedelta:
@@ -128,6 +130,8 @@ def enqueue(mails: list[Mail]) -> int:
             context=m.context,
             dedupe_key=m.dedupe_key,
             coalesce_key=m.coalesce_key,
+            channel=m.channel,
+            target=m.target,
             status=Status.HELD if m.hold_until else Status.PENDING,
             hold_until=m.hold_until,
             next_attempt_at=m.not_before,
@@ -151,7 +155,17 @@ def enqueue(mails: list[Mail]) -> int:
         ids = [r.pk for r in pending]
     else:
         ids = _pending_ids([r.dedupe_key for r in pending])
-    queue_after_commit(ids)
+    hooks = {r.pk for r in rows if r.channel == Channel.WEBHOOK and r.pk is not None}
+    if not all(r.pk is not None for r in rows):
+        hooks = set(
+            Notification.objects.filter(pk__in=ids, channel=Channel.WEBHOOK).values_list(
+                "pk", flat=True
+            )
+        )
+    # Mails first; each webhook post is a task of its own, so a slow or failing chat
+    # server never holds up a mail (nor a batch of them).
+    queue_after_commit([pk for pk in ids if pk not in hooks])
+    queue_each_after_commit([pk for pk in ids if pk in hooks])
     return len(rows)
 
 
@@ -168,6 +182,50 @@ def _pending_ids(keys: list[str]) -> list[int]:
 def queue_after_commit(ids: list[int]) -> None:
     if ids:
         transaction.on_commit(lambda: queue(ids))
+
+
+def queue_each_after_commit(ids: list[int]) -> None:
+    if ids:
+        transaction.on_commit(lambda: queue_each(ids))
+
+
+def queue_each(ids: list[int]) -> None:
+    """One task per row (webhooks): never batched with mails."""
+    from . import tasks
+
+    try:
+        for pk in ids:
+            tasks.send_notification.delay(pk)
+    except Exception as exc:  # noqa: BLE001 - as in queue()
+        log.warning("could not queue %d notification(s), the sweep will: %s", len(ids), exc)
+
+
+def queue_by_channel(ids: list[int]) -> None:
+    """Queue rows of either channel: mails in batches, webhooks one task each."""
+    hooks = set(
+        Notification.objects.filter(pk__in=ids, channel=Channel.WEBHOOK).values_list(
+            "pk", flat=True
+        )
+    )
+    queue([pk for pk in ids if pk not in hooks])
+    if hooks:
+        queue_each([pk for pk in ids if pk in hooks])
+
+
+def annotate_waiting(coalesce_key: str, kinds: list[str], values: dict) -> int:
+    """Merge `values` into the context of the rows about one thing that are not sent yet
+    (pending or held for a digest), so that they say it when they go out. Returns how
+    many rows were updated; a row a worker has claimed meanwhile is left as it is."""
+    rows = Notification.objects.filter(
+        coalesce_key=coalesce_key, kind__in=kinds, status__in=(Status.HELD, Status.PENDING)
+    ).only("pk", "status", "context")
+    updated = 0
+    for row in rows:
+        context = {**row.context, **values}
+        updated += Notification.objects.filter(pk=row.pk, status=row.status, attempts=0).update(
+            context=context
+        )
+    return updated
 
 
 def queue(ids: list[int]) -> None:
@@ -203,19 +261,23 @@ def resend(notification: Notification) -> Notification:
         target = Notification.objects.create(
             kind=row.kind,
             recipient=row.recipient,
+            channel=row.channel,
+            target=row.target,
             context=row.context,
             dedupe_key=f"{row.dedupe_key}:resend:{copies.count() + 1}"[:200],
         )
     else:
         raise ValueError(f"a {row.get_status_display().lower()} mail cannot be resent")
-    queue_after_commit([target.pk])
+    if target.channel == Channel.WEBHOOK:
+        queue_each_after_commit([target.pk])
+    else:
+        queue_after_commit([target.pk])
     return target
 
 
 # --- monitoring (/metrics) -------------------------------------------------------------
 
-# Every outbox row is a mail for now; webhooks (DESIGN.md) will be a channel of their own.
-CHANNEL_MAIL = "mail"
+CHANNEL_MAIL = Channel.MAIL.value
 # Waiting to go out: queued, or claimed by a worker and not yet answered by SMTP. Held
 # rows wait for the admin digest on purpose and are not a backlog.
 BACKLOG = (Status.PENDING, Status.SENDING)
@@ -223,7 +285,11 @@ BACKLOG = (Status.PENDING, Status.SENDING)
 
 def backlog_by_channel() -> dict[str, int]:
     """Rows waiting to be delivered, per channel (one indexed count)."""
-    return {CHANNEL_MAIL: Notification.objects.filter(status__in=BACKLOG).count()}
+    counts = dict.fromkeys(Channel.values, 0)
+    rows = Notification.objects.filter(status__in=BACKLOG).values("channel").order_by()
+    for channel, n in rows.annotate(n=models.Count("pk")).values_list("channel", "n"):
+        counts[channel] = n
+    return counts
 
 
 def failed_count() -> int:

@@ -63,6 +63,9 @@ def mail_time_zone(value):
         return None
 
 
+with_urls = _with_urls  # the webhooks' messages read the same links
+
+
 def render(kind: str, context: dict) -> tuple[str, str, str]:
     """(subject, text body, HTML body) for a notification kind and its context."""
     ctx = _with_urls(context)

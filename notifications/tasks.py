@@ -92,19 +92,22 @@ def due_rows(grace: timedelta = SWEEP_GRACE):
 @shared_task(ignore_result=True)
 def sweep() -> int:
     """Queue every row left pending (lost task, broker outage) or stuck in sending."""
-    from .outbox import queue
+    from .outbox import queue_by_channel
 
     pks = list(due_rows().order_by("created_at").values_list("pk", flat=True)[:SWEEP_LIMIT])
     if pks:
         log.info("sweep: queueing %d notification(s)", len(pks))
-        queue(pks)
+        queue_by_channel(pks)
     return len(pks)
 
 
 def deliver_pending_now() -> dict:
     """Send every due row in this process: `eas send-pending` without a broker."""
     counts: dict[str, int] = {}
-    pks = due_rows(grace=timedelta(0)).order_by("created_at").values_list("pk", flat=True)
+    # Mails before webhook posts: a chat server that hangs holds up no mail.
+    pks = (
+        due_rows(grace=timedelta(0)).order_by("channel", "created_at").values_list("pk", flat=True)
+    )
     for pk in list(pks[:SWEEP_LIMIT]):
         outcome = delivery.deliver(pk)
         counts[outcome.status] = counts.get(outcome.status, 0) + 1

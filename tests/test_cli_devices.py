@@ -39,6 +39,8 @@ DEVICE_KEYS = {
     "eas_version",
     "device_info_received",
     "state_changed_at",
+    "owner_answer",
+    "owner_answered_at",
 }
 
 

@@ -26,8 +26,9 @@ from devices.eas.client import (
 )
 from devices.eas.responses import RESPONSE_ROOTS
 from devices.gate import notice
+from devices.links import notice_issue_time
 from devices.models import AuditEvent, AuditSource, DeviceStateChange, MobileDevice, OrgSettings
-from devices.notify import mail_context
+from devices.notify import owner_context
 from notifications.models import Kind
 from notifications.rendering import render
 from tests.wbxml_reference import ours_as_reference, reference_tree
@@ -213,7 +214,11 @@ def test_the_notice_is_the_user_mails_text(alice):
     _, delivered = sync("14.1", find_text(primed, "AirSync:SyncKey"))
     data = delivered.find("AirSync:Commands").find("AirSync:Add").find("AirSync:ApplicationData")
     device = MobileDevice.objects.select_related("mailbox", "access_rule").get()
-    subject, text, _ = render(Kind.USER_QUARANTINED, mail_context(device, OrgSettings.load()))
+    # The user mail's text, "Was this you?" links included (issued at the notice's
+    # period start, so that the text stays the same between syncs: devices.links).
+    context = owner_context(device, OrgSettings.load(), at=notice_issue_time())
+    subject, text, _ = render(Kind.USER_QUARANTINED, context)
+    assert "Was this you?" in text and "/links/" in text
     assert find_text(data, "Email:Subject") == subject
     assert find_text(data, "AirSyncBase:Body", "AirSyncBase:Data").strip() == text.strip()
     assert "&amp;" not in find_text(data, "AirSyncBase:Body", "AirSyncBase:Data")

@@ -37,6 +37,7 @@ from .gate import (
 from .imports import ImportCounts, ImportRowsError, import_devices, import_mailboxes
 from .jobs import queue_rule_change, run_rule_change_job
 from .lifecycle import grandfather_devices, purge_quarantined
+from .links import LinkOutcome, LinkRefused, OwnerActor, use_link
 from .mail import resend_notification
 from .mailboxes import create_mailbox, parse_language, set_mailbox, set_mailbox_language
 from .org import preview_org_settings, preview_org_settings_devices, set_org_settings
@@ -79,6 +80,9 @@ __all__ = [
     "Contact",
     "ImportCounts",
     "ImportRowsError",
+    "LinkOutcome",
+    "LinkRefused",
+    "OwnerActor",
     "Result",
     "Transition",
     "add_org_device_id",
@@ -135,4 +139,5 @@ __all__ = [
     "touch_last_seen",
     "update_policy",
     "update_rule",
+    "use_link",
 ]

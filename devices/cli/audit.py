@@ -1,7 +1,7 @@
 """get-audit-log (Search-AdminAuditLog): who changed what, oldest first.
 
 The filters are the audit page's: actor, action, object, a date range, plus
-the source (the door: ui, cli, api, gate, system, self-service).
+the source (the door: ui, cli, api, gate, system, self-service, directory, mail-link).
 """
 
 import re

@@ -27,6 +27,8 @@ FIELDS = (
     "first_seen",
     "last_seen",
     "state_changed_at",
+    "owner_answer",  # "Was this you?": mine, not-mine or empty
+    "owner_answered_at",
 )
 TABLE = (
     "mailbox",

@@ -4,7 +4,8 @@ Exchange lets a quarantined device sync, and what it syncs is a single
 message telling the user the phone waits for approval. ECP does the same
 for Quarantined and DeviceDiscovery devices on EAS 12.1+. The notice is the
 user mail (emails/user-quarantined-*), rendered from the same template and
-context, UserMailInsert included, in the mailbox's language (devices.languages).
+context, UserMailInsert and the "Was this you?" links included, in the mailbox's
+language (devices.languages).
 
 No state is stored: every sync key is derived from the partnership and the
 notice's version (a hash of its text) with the SECRET_KEY, so a key proves
@@ -41,8 +42,9 @@ from django.utils.translation import gettext
 from devices.eas import Element, encode, status
 from devices.eas.responses import read_body, status_response, text
 from devices.languages import mailbox_language
+from devices.links import notice_issue_time
 from devices.models import MobileDevice, OrgSettings
-from devices.notify import mail_context
+from devices.notify import owner_context
 from notifications.models import Kind
 from notifications.rendering import render
 
@@ -88,7 +90,12 @@ class NoticeMailbox:
 
     @cached_property
     def notice(self) -> Notice:
-        context = mail_context(self.full_device, self.org, language=self.language)
+        # "Was this you?" links, issued at the start of the current period so that the
+        # text (and the version) stays the same between syncs (devices.links).
+        device = self.full_device
+        context = owner_context(device, self.org, at=notice_issue_time(), language=self.language)
+        if device.access_state != "Quarantined":
+            context.pop("links")  # DeviceDiscovery: nothing to confirm yet
         subject, body, _html = render(Kind.USER_QUARANTINED, context)
         digest = salted_hmac("ecp.notice.version", f"{subject}\n{body}").hexdigest()
         return Notice(subject, body.strip() + "\n", digest[:8])

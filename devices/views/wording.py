@@ -132,6 +132,7 @@ _SOURCE_WORDS = {
     AuditSource.SYSTEM: "automatically",
     AuditSource.SELF_SERVICE: "by {actor}, the device's owner",
     AuditSource.DIRECTORY: "by the directory sync",
+    AuditSource.MAIL_LINK: "by {actor} through the link in a mail",
 }
 
 
@@ -150,7 +151,15 @@ def state_change_words(before: str, after: str) -> str:
 
 
 # Sources where a person acted; the gate and the system decide by rules and defaults.
-PEOPLE = frozenset({AuditSource.UI, AuditSource.CLI, AuditSource.API, AuditSource.SELF_SERVICE})
+PEOPLE = frozenset(
+    {
+        AuditSource.UI,
+        AuditSource.CLI,
+        AuditSource.API,
+        AuditSource.SELF_SERVICE,
+        AuditSource.MAIL_LINK,
+    }
+)
 
 _ALREADY = {
     AccessReason.GLOBAL: "the organisation default",
@@ -308,6 +317,8 @@ ACTION_WORDS = {
     "device.remove": "Partnership removed",
     "device.replace": "Device allowed, replacing an old one",
     "device.self_approve": "Device approved by its owner",
+    "device.confirm": "Device confirmed by its owner",
+    "device.not_mine": "Device blocked: not its owner's",
     "device.undo": "Allow or Block undone",
     "device.update": "Device details changed",
     "devices.discovery_ended": "Device discovery ended",

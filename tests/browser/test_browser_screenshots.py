@@ -187,3 +187,65 @@ def test_screenshots_of_the_main_pages(seeded, new_page, shots):
         "policies",
     ):
         assert (shots / f"{name}.png").stat().st_size < 400_000
+
+
+def test_screenshots_of_the_mails_that_act(seeded, new_page, shots):
+    """The admin mail with Allow / Block, the user mail with "Was this you?", and the
+    one confirmation page an admin's link opens (issue 18)."""
+    from notifications.models import Kind, Notification
+    from notifications.rendering import render
+
+    mailbox = Mailbox.objects.get(user__username=seeded.end_user)
+    gate = Actor(source=AuditSource.GATE)
+    device = actions.record_contact(
+        gate,
+        mailbox,
+        actions.Contact(
+            device_id="ApplF2LXQ9NEWPHONE",
+            device_type="iPhone",
+            user_agent="Apple-iPhone16C1/2105.45",
+            info={"model": "iPhone16C1", "os": "iOS 17.5 21F79"},
+        ),
+    )
+    rows = Notification.objects.filter(context__device__pk=device.pk)
+    admin_row = rows.filter(kind=Kind.ADMIN_QUARANTINED).first()
+    user_row = rows.get(kind=Kind.USER_QUARANTINED)
+    assert admin_row is not None, "the demo names admin mail recipients"
+    page = new_page(PHONE)
+    for name, row in (("mail-admin", admin_row), ("mail-user", user_row)):
+        _subject, _text, html = render(row.kind, row.context)
+        page.set_content(html)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{name} scrolls sideways: {width}px"
+        page.screenshot(path=shots / f"{name}.png", full_page=True)
+    assert page.get_by_role("link", name="Yes, this is my new phone").count() == 1
+
+    admin = new_page(DESKTOP)
+    sign_in(admin, "helpdesk", seeded.logins["helpdesk"])
+    admin.goto(admin_row.context["links"]["allow_path"])
+    expect(admin.locator("#what-happens")).to_contain_text("allowed list")
+    _check(admin, DESKTOP)
+    admin.screenshot(path=shots / "link-confirm.png")
+    admin.get_by_role("button", name="Allow this device").click()
+    expect(admin.locator("#messages")).to_contain_text("Allowed")
+    assert MobileDevice.objects.get(pk=device.pk).access_state == AccessState.ALLOWED
+    admin.goto(admin_row.context["links"]["allow_path"])
+    expect(admin.locator("#link-problem")).to_contain_text("used already")
+
+    owner = new_page(PHONE)  # no sign-in: the signed link is the proof
+    other = actions.record_contact(
+        gate,
+        mailbox,
+        actions.Contact(
+            device_id="andr0id5t0len", device_type="Android", info={"model": "SM-A546B"}
+        ),
+    )
+    mine = Notification.objects.get(kind=Kind.USER_QUARANTINED, context__device__pk=other.pk)
+    owner.goto(mine.context["links"]["not_mine_path"])
+    _check(owner, PHONE)
+    owner.screenshot(path=shots / "link-not-me.png")
+    owner.get_by_role("button", name="No, this was not me: block it").click()
+    expect(owner.locator("#link-done")).to_contain_text("Change your password now.")
+    assert MobileDevice.objects.get(pk=other.pk).access_state == AccessState.BLOCKED
+    for name in ("mail-admin", "mail-user", "link-confirm", "link-not-me"):
+        assert (shots / f"{name}.png").stat().st_size < 400_000
