@@ -50,6 +50,11 @@ urlpatterns = [
     path("policies/preview.csv", policies.policy_preview_csv, name="policy-preview-csv"),
     path("policies/<int:pk>/edit", policies.policy_edit, name="policy-edit"),
     path("policies/<int:pk>/delete", policies.policy_delete, name="policy-delete"),
+    path(
+        "policies/<int:pk>/delete/preview.csv",
+        policies.policy_delete_preview_csv,
+        name="policy-delete-preview-csv",
+    ),
     path("org-device-ids/", org_device_ids.org_device_id_list, name="org-device-ids"),
     path(
         "org-device-ids/<int:pk>/remove",
