@@ -276,5 +276,5 @@ def preview_policy(actor: Actor, policy: AccessPolicy | None, *, first: int = 20
 
 
 def preview_policy_removal(actor: Actor, policy: AccessPolicy, *, first: int = 20):
-    """What deleting a policy would move: its mailboxes fall back, their devices are decided again."""
+    """What deleting a policy would move: its mailboxes fall back, their devices decided again."""
     return dry_run(lambda: delete_policy(actor, policy), first=first)
