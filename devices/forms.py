@@ -464,7 +464,12 @@ class MailboxPolicyForm(forms.Form):
 
 class OrgDeviceIdForm(forms.Form):
     device_id = forms.CharField(label="DeviceId", max_length=MAX_DEVICE_ID)
-    note = forms.CharField(label="Note", max_length=200, required=False)
+    note = forms.CharField(
+        label="Note",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Loan iPhone 3 (IT desk)"}),
+    )
 
     def clean_device_id(self):
         value = self.cleaned_data["device_id"].strip()

@@ -114,7 +114,23 @@
     window.setTimeout(poll, 2000);
   }
 
+  // A form that came back with errors: the summary at the top takes the focus (a phone
+  // scrolls to it, a screen reader reads it); its links put the cursor in their field.
+  function setUpErrorSummary(summary) {
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[data-field]");
+      var field = link && document.getElementById(link.getAttribute("data-field"));
+      if (!field) { return; }
+      event.preventDefault();
+      field.scrollIntoView({ block: "center" });
+      field.focus();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var summaries = document.querySelectorAll("[data-error-summary]");
+    summaries.forEach(setUpErrorSummary);
+    if (summaries.length) { summaries[0].focus(); }
     document.querySelectorAll("form.ecp-bulk").forEach(setUpBulk);
     document.querySelectorAll("form[data-confirm]").forEach(setUpConfirm);
     setUpConfirmButtons();

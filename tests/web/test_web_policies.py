@@ -195,9 +195,11 @@ def test_org_wide_device_ids_add_and_remove(world, admin, hd):
     )
 
     response = admin.post("/org-device-ids/", {"device_id": "carolIPHONE1"}, follow=True)
-    assert "Nothing was added" in _messages(response)[0]
+    assert response.context["form"].errors["device_id"]
+    assert "nothing was added" in response.content.decode()
     response = admin.post("/org-device-ids/", {"device_id": "has space"}, follow=True)
-    assert _messages(response) == ["Nothing was added: A DeviceId has no spaces."]
+    assert response.context["form"].errors == {"device_id": ["A DeviceId has no spaces."]}
+    assert 'value="has space"' in response.content.decode()
 
     response = admin.post(f"/org-device-ids/{entry.pk}/remove", follow=True)
     (message,) = _messages(response)
