@@ -34,8 +34,21 @@ from .gate import (
     record_contact,
     touch_last_seen,
 )
-from .imports import ImportCounts, ImportRowsError, import_devices, import_mailboxes
-from .jobs import queue_rule_change, run_rule_change_job
+from .imports import (
+    ImportCounts,
+    ImportPreview,
+    ImportRowsError,
+    import_devices,
+    import_mailboxes,
+    preview_import,
+)
+from .jobs import (
+    check_import,
+    queue_rule_change,
+    run_import_job,
+    run_rule_change_job,
+    start_import,
+)
 from .lifecycle import grandfather_devices, purge_quarantined
 from .mail import resend_notification
 from .mailboxes import create_mailbox, set_mailbox
@@ -79,6 +92,7 @@ __all__ = [
     "ConflictError",
     "Contact",
     "ImportCounts",
+    "ImportPreview",
     "ImportRowsError",
     "Result",
     "Transition",
@@ -94,7 +108,11 @@ __all__ = [
     "delete_policy",
     "delete_rule",
     "may_self_approve",
+    "check_import",
+    "preview_import",
     "queue_rule_change",
+    "run_import_job",
+    "start_import",
     "describe_changes",
     "device_snapshot",
     "grandfather_devices",

@@ -17,6 +17,7 @@ from ..permissions import (
     POLICIES_READ_ONLY,
     can_manage_devices,
     can_manage_policies,
+    can_manage_settings,
     can_toggle_activesync,
     get_mailbox_for_user,
     get_policy_for_user,
@@ -49,7 +50,12 @@ def mailbox_list(request):
     return render(
         request,
         "devices/mailbox_list.html",
-        {"form": form, "page": page, "query": params.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "query": params.urlencode(),
+            "can_import": can_manage_settings(request.user),
+        },
     )
 
 

@@ -95,6 +95,16 @@
     var url = job.getAttribute("data-job-status");
     if (!url) { return; }
     var elapsed = job.querySelector("#job-elapsed");
+    // The bar's width is set here, not in a style attribute (Content-Security-Policy).
+    var bar = job.querySelector("#job-progress");
+    function show(percent) {
+      if (!bar) { return; }
+      bar.setAttribute("aria-valuenow", percent);
+      var inner = bar.querySelector(".progress-bar");
+      inner.style.width = percent + "%";
+      inner.textContent = percent + " %";
+    }
+    if (bar) { show(parseInt(bar.getAttribute("aria-valuenow"), 10) || 0); }
     function poll() {
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.json() : null; })
@@ -103,6 +113,7 @@
             window.location.reload();
             return;
           }
+          if (data && typeof data.progress === "number") { show(data.progress); }
           if (data && elapsed) {
             var m = Math.floor(data.elapsed / 60), s = data.elapsed % 60;
             elapsed.textContent = m ? m + " min " + s + " s" : s + " s";
