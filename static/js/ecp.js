@@ -133,7 +133,7 @@
       var field = link && document.getElementById(link.getAttribute("data-field"));
       if (!field) { return; }
       event.preventDefault();
-      field.scrollIntoView({ block: "center" });
+      field.scrollIntoView({ block: "center", behavior: "instant" });
       field.focus();
     });
   }

@@ -95,16 +95,3 @@ def sign_in(page, username, password):
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
-
-
-@pytest.fixture
-def shots_dir():
-    """Where tests that also take README screenshots write them (ECP_SCREENSHOTS), or None."""
-    from pathlib import Path
-
-    target = os.environ.get("ECP_SCREENSHOTS")
-    if not target:
-        return None
-    path = Path(target)
-    path.mkdir(parents=True, exist_ok=True)
-    return path

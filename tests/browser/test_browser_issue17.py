@@ -226,7 +226,7 @@ def test_5_a_bad_device_id_is_reported_at_its_field_and_kept(demo, new_page, vie
 
 
 @WIDTHS
-def test_5_settings_summarise_their_errors_on_every_width(demo, new_page, viewport, shots_dir):
+def test_5_settings_summarise_their_errors_on_every_width(demo, new_page, viewport):
     page = _admin(demo, new_page, viewport)
     page.goto("/settings/")
     page.get_by_label("Admin mail recipients").fill("helpdesk@example.com\nnot-an-address")
@@ -240,9 +240,6 @@ def test_5_settings_summarise_their_errors_on_every_width(demo, new_page, viewpo
     summary.get_by_role("link").first.click()
     expect(field).to_be_focused()
     _no_sideways_scroll(page, viewport)
-    if shots_dir and viewport is PHONE:
-        page.locator("#error-summary").scroll_into_view_if_needed()
-        page.screenshot(path=shots_dir / "errors-phone.png")
 
 
 @WIDTHS
@@ -367,7 +364,7 @@ MAILBOX_CSV = (
 
 
 @WIDTHS
-def test_10_import_checks_first_then_imports(demo, new_page, viewport, shots_dir):
+def test_10_import_checks_first_then_imports(demo, new_page, viewport):
     page = _admin(demo, new_page, viewport)
     page.goto("/mailboxes/")
     page.get_by_role("link", name="Import from Exchange (CSV)").click()
@@ -385,8 +382,6 @@ def test_10_import_checks_first_then_imports(demo, new_page, viewport, shots_dir
     expect(lines.nth(1)).to_contain_text("updated")
     assert not Mailbox.objects.filter(alias="ivan.petrov").exists()
     _no_sideways_scroll(page, viewport)
-    if shots_dir:
-        page.screenshot(path=shots_dir / f"import{'-phone' if viewport is PHONE else ''}.png")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Import 2 mailboxes").click()
     expect(page.locator("#job-status")).to_have_text("Done")
@@ -418,7 +413,7 @@ def test_10_a_bad_file_gets_a_clear_error_and_changes_nothing(demo, new_page, vi
 
 
 @WIDTHS
-def test_10_long_jobs_show_a_percentage(demo, new_page, viewport, shots_dir):
+def test_10_long_jobs_show_a_percentage(demo, new_page, viewport):
     job = ImportJob.objects.create(
         kind="devices",
         file_name="devices.csv",
@@ -451,5 +446,3 @@ def test_10_long_jobs_show_a_percentage(demo, new_page, viewport, shots_dir):
     # The bar follows the job: the page polls its JSON.
     RuleChangeJob.objects.filter(pk=rule_job.pk).update(progress=85)
     expect(page.locator("#job-progress")).to_contain_text("85 %", timeout=10_000)
-    if shots_dir and viewport is DESKTOP:
-        page.screenshot(path=shots_dir / "job-progress.png")
