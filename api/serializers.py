@@ -682,6 +682,7 @@ class RuleChangeJobSerializer(serializers.ModelSerializer):
             "requested_by",
             "source",
             "devices_total",
+            "progress",
             "message",
             "error",
             "created_at",
@@ -690,6 +691,7 @@ class RuleChangeJobSerializer(serializers.ModelSerializer):
             "elapsed_seconds",
         ]
         read_only_fields = fields
+        extra_kwargs = {"progress": {"help_text": "Percent done, 0-100; 100 once done."}}
 
     def get_description(self, job) -> str:
         return describe_job(job)
