@@ -567,8 +567,10 @@ class ImportJob(models.Model):
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     file_name = models.CharField(max_length=255, blank=True)
-    # [[line, {column: value}], ...] as read from the file (devices.csv_import).
+    # [[line, {column: value}], ...] as read from the file (devices.csv_import); emptied
+    # once the import has run (the mailboxes and devices hold the data then).
     rows = models.JSONField(default=list)
+    lines = models.PositiveIntegerField(default=0)
     approve = models.BooleanField(default=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

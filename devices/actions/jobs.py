@@ -66,6 +66,8 @@ def _queue(job_pk: int) -> None:
 
 def _finish(job_pk: int, status: str, *, message: str = "", error: str = "", model=None) -> None:
     extra = {"progress": 100} if status == Status.DONE else {}
+    if model is ImportJob:
+        extra["rows"] = []  # run: the file's data now lives in the mailboxes and devices
     (model or RuleChangeJob).objects.filter(pk=job_pk).update(
         status=status, message=message, error=error, finished_at=timezone.now(), **extra
     )
@@ -133,6 +135,7 @@ def check_import(actor: Actor, kind: str, rows: list, *, file_name: str = "", ap
         kind=kind,
         file_name=file_name[:255],
         rows=[[row.line, dict(row)] for row in rows],
+        lines=len(rows),
         approve=approve,
         user_id=actor.user_id,
         user_name=actor.name,

@@ -93,7 +93,7 @@ def import_start(request, pk):
 
 
 def _describe(job: ImportJob) -> str:
-    n = len(job.rows)
+    n = job.lines
     approved = ", approved" if job.approve else ""
     return f"Importing {what(job.kind, n)} from {job.file_name or 'the file'}{approved}"
 

@@ -106,6 +106,7 @@ def test_starting_the_checked_import_runs_it_as_a_job(
     assert response.status_code == 302 and response["Location"] == f"/import/{job.pk}/"
     job.refresh_from_db()
     assert (job.status, job.progress) == ("done", 100)
+    assert (job.rows, job.lines) == ([], 2)  # the file's data is not kept once imported
     assert Mailbox.objects.get(alias="dora").display_name == "Dora Diaz"
     assert MobileDevice.objects.get(device_id="ALICEIPHONE1").access_state == AccessState.BLOCKED
     page = _text(admin.get(f"/import/{job.pk}/"))
@@ -200,6 +201,7 @@ def test_the_job_page_shows_a_percentage_while_running(world, admin):
         kind="mailboxes",
         file_name="big.csv",
         rows=[[2, {}]] * 3,
+        lines=3,
         user=world.org,
         user_name="orgadmin",
         source="ui",
