@@ -7,42 +7,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('devices', '0014_directory_sync_last_success'),
+        ("devices", "0014_directory_sync_last_success"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='rulechangejob',
-            name='progress',
+            model_name="rulechangejob",
+            name="progress",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('mailboxes', 'Mailboxes (Get-CASMailbox)'), ('devices', 'Devices (Get-MobileDevice)')], max_length=16)),
-                ('file_name', models.CharField(blank=True, max_length=255)),
-                ('rows', models.JSONField(default=list)),
-                ('lines', models.PositiveIntegerField(default=0)),
-                ('approve', models.BooleanField(default=False)),
-                ('user_name', models.CharField(max_length=150)),
-                ('source', models.CharField(choices=[('ui', 'Control panel'), ('cli', 'Command line'), ('api', 'REST API'), ('gate', 'ActiveSync gate'), ('system', 'System'), ('self-service', 'Self-service'), ('directory', 'Directory')], max_length=16)),
-                ('client_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('checked', 'Checked, not started'), ('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='checked', max_length=8)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('message', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("mailboxes", "Mailboxes (Get-CASMailbox)"),
+                            ("devices", "Devices (Get-MobileDevice)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("file_name", models.CharField(blank=True, max_length=255)),
+                ("rows", models.JSONField(default=list)),
+                ("lines", models.PositiveIntegerField(default=0)),
+                ("approve", models.BooleanField(default=False)),
+                ("user_name", models.CharField(max_length=150)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("ui", "Control panel"),
+                            ("cli", "Command line"),
+                            ("api", "REST API"),
+                            ("gate", "ActiveSync gate"),
+                            ("system", "System"),
+                            ("self-service", "Self-service"),
+                            ("directory", "Directory"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("client_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("checked", "Checked, not started"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="checked",
+                        max_length=8,
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("message", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]
