@@ -259,7 +259,7 @@ def test_5_sign_in_errors(demo, new_page, viewport):
 
 def test_7_phone_targets_are_at_least_44_px(demo, new_page):
     page = new_page(PHONE)
-    sign_in(page, "helpdesk", demo.password)
+    sign_in(page, "admin", demo.password)
     page.goto("/devices/quarantine/")
     targets = [
         page.locator(".navbar-toggler"),
@@ -272,6 +272,7 @@ def test_7_phone_targets_are_at_least_44_px(demo, new_page):
         row.locator(".ecp-hit"),
         row.get_by_role("button", name="Allow"),
         row.get_by_role("button", name="Block"),
+        row.get_by_role("link", name="Create a rule for similar devices"),
     ]
     for target in targets:
         box = _box(target)
@@ -285,6 +286,11 @@ def test_7_phone_targets_are_at_least_44_px(demo, new_page):
     expect(page.locator("#main-nav")).to_be_hidden()
     n = MobileDevice.objects.filter(access_state=AccessState.QUARANTINED).count()
     expect(page.locator("#nav-quarantined-collapsed")).to_have_text(f"Quarantine {n}")
+    page.goto("/audit/?per_page=25")  # more than 25 events: pages
+    assert page.locator(".page-link").count() >= 1
+    for link in page.locator(".page-link").all():
+        box = _box(link)
+        assert box["width"] >= 44 and box["height"] >= 44, (link, box)
 
 
 def test_7_desktop_shows_the_count_in_the_menu_only(demo, new_page):
