@@ -706,6 +706,7 @@ class RuleChangeJobSerializer(serializers.ModelSerializer):
             "requested_by",
             "source",
             "devices_total",
+            "progress",
             "message",
             "error",
             "created_at",
@@ -714,6 +715,7 @@ class RuleChangeJobSerializer(serializers.ModelSerializer):
             "elapsed_seconds",
         ]
         read_only_fields = fields
+        extra_kwargs = {"progress": {"help_text": "Percent done, 0-100; 100 once done."}}
 
     def get_description(self, job) -> str:
         return describe_job(job)

@@ -533,7 +533,12 @@ class MailboxPolicyForm(forms.Form):
 
 class OrgDeviceIdForm(forms.Form):
     device_id = forms.CharField(label="DeviceId", max_length=MAX_DEVICE_ID)
-    note = forms.CharField(label="Note", max_length=200, required=False)
+    note = forms.CharField(
+        label="Note",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Loan iPhone 3 (IT desk)"}),
+    )
 
     def clean_device_id(self):
         value = self.cleaned_data["device_id"].strip()
@@ -661,3 +666,47 @@ class AuditFilterForm(forms.Form):
                 time__lt=timezone.make_aware(datetime.combine(day_after, time.min), tz)
             )
         return events
+
+
+# The largest file the import page reads (an export of ~100,000 devices is ~60 MB).
+MAX_IMPORT_BYTES = 100 * 1024 * 1024
+
+
+class ImportForm(forms.Form):
+    """The import page: which export, the file, and --approve for devices."""
+
+    kind = forms.ChoiceField(
+        label="What the file holds",
+        choices=[
+            ("mailboxes", "Mailboxes: Get-CASMailbox | Export-Csv"),
+            ("devices", "Devices: Get-MobileDevice | Export-Csv (import the mailboxes first)"),
+        ],
+        widget=forms.RadioSelect,
+        initial="mailboxes",
+    )
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8, UTF-16 or Windows-1252; ',' or ';' between fields; a first "
+        "'#TYPE' line is skipped. Nothing is written until you start the import.",
+    )
+    approve = forms.BooleanField(
+        label="Approve the imported devices",
+        required=False,
+        help_text="Devices only: put every device but a blocked one on its mailbox's allowed "
+        "list, so that today's phones keep syncing when quarantine is switched on.",
+    )
+
+    def clean_file(self):
+        from .csv_import import CsvError, read_rows
+
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_IMPORT_BYTES:
+            raise ValidationError(
+                f"The file has {upload.size:,} bytes; the page reads at most "
+                f"{MAX_IMPORT_BYTES:,} (use eas import-mailboxes or import-devices)."
+            )
+        try:
+            self.rows = read_rows(upload.read())
+        except CsvError as exc:
+            raise ValidationError(f"{upload.name} cannot be read: {exc}") from None
+        return upload

@@ -585,6 +585,9 @@ class RuleChangeJob(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     devices_total = models.PositiveIntegerField(default=0)
+    # 0-100 while running, written by the worker outside the change's transaction
+    # (devices.progress); the job page shows it as a bar.
+    progress = models.PositiveSmallIntegerField(default=0)
     message = models.TextField(blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -621,3 +624,59 @@ class UserPreferences(models.Model):
 
     def __str__(self):
         return f"Preferences of {self.user}"
+
+
+class ImportJob(models.Model):
+    """A CSV import from the import page: checked first (a dry run), then run by a worker.
+
+    The rows are kept from the check to the run, so that what runs is what was
+    checked; the run checks every row again and imports all of them or none.
+    """
+
+    class Kind(models.TextChoices):
+        MAILBOXES = "mailboxes", "Mailboxes (Get-CASMailbox)"
+        DEVICES = "devices", "Devices (Get-MobileDevice)"
+
+    class Status(models.TextChoices):
+        CHECKED = "checked", "Checked, not started"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    file_name = models.CharField(max_length=255, blank=True)
+    # [[line, {column: value}], ...] as read from the file (devices.csv_import); emptied
+    # once the import has run (the mailboxes and devices hold the data then).
+    rows = models.JSONField(default=list)
+    lines = models.PositiveIntegerField(default=0)
+    approve = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    user_name = models.CharField(max_length=150)
+    source = models.CharField(max_length=16, choices=AuditSource.choices)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.CHECKED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Import of {self.get_kind_display()} ({self.get_status_display()})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    def elapsed_seconds(self, now=None) -> int:
+        start = self.started_at or self.created_at
+        end = self.finished_at or now or timezone.now()
+        return max(0, int((end - start).total_seconds()))

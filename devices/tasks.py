@@ -68,3 +68,9 @@ def sync_directory() -> dict | None:
     except (DirectoryUnavailable, actions.ActionError) as exc:
         log.warning("directory sync skipped: %s", exc)
         return None
+
+
+@shared_task(ignore_result=True)
+def run_import(job_id: int) -> None:
+    """A CSV import started on the import page (devices.actions.start_import)."""
+    actions.run_import_job(job_id)

@@ -56,9 +56,11 @@ def test_a_job_shows_its_progress_until_it_is_done(cast, client_for, jobs):
     )
     assert queued["params"] == RULE
     assert queued["elapsed_seconds"] >= 0
+    assert queued["progress"] == 0
     actions.run_rule_change_job(job.pk)
     done = org.get(f"{JOBS}/{job.pk}").json()
     assert done["status"] == "done" and done["finished"] is True
+    assert done["progress"] == 100
     assert done["finished_at"] and done["error"] == ""
     assert done["message"].startswith("Rule iPhone")
     assert DeviceAccessRule.objects.filter(query_string="iPhone").exists()

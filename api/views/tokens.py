@@ -34,6 +34,8 @@ def token_list(request):
             "tokens": ApiToken.objects.filter(user=request.user),
             "new_key": new_key,
             "error": error,
+            # Kept after an error, so that it can be corrected rather than typed again.
+            "name": request.POST.get("name", "") if error else "",
             "name_max": tokens.MAX_NAME,
         },
         status=400 if error else 200,

@@ -34,8 +34,21 @@ from .gate import (
     record_contact,
     touch_last_seen,
 )
-from .imports import ImportCounts, ImportRowsError, import_devices, import_mailboxes
-from .jobs import queue_rule_change, run_rule_change_job
+from .imports import (
+    ImportCounts,
+    ImportPreview,
+    ImportRowsError,
+    import_devices,
+    import_mailboxes,
+    preview_import,
+)
+from .jobs import (
+    check_import,
+    queue_rule_change,
+    run_import_job,
+    run_rule_change_job,
+    start_import,
+)
 from .lifecycle import grandfather_devices, purge_quarantined
 from .links import LinkOutcome, LinkRefused, OwnerActor, use_link
 from .mail import resend_notification
@@ -54,6 +67,7 @@ from .policies import (
     create_policy,
     delete_policy,
     preview_policy,
+    preview_policy_removal,
     remove_org_device_id,
     set_mailbox_policy,
     update_policy,
@@ -79,6 +93,7 @@ __all__ = [
     "ConflictError",
     "Contact",
     "ImportCounts",
+    "ImportPreview",
     "ImportRowsError",
     "LinkOutcome",
     "LinkRefused",
@@ -97,7 +112,11 @@ __all__ = [
     "delete_policy",
     "delete_rule",
     "may_self_approve",
+    "check_import",
+    "preview_import",
     "queue_rule_change",
+    "run_import_job",
+    "start_import",
     "describe_changes",
     "device_snapshot",
     "grandfather_devices",
@@ -113,6 +132,7 @@ __all__ = [
     "undo_device_list",
     "preview_org_settings",
     "preview_policy",
+    "preview_policy_removal",
     "preview_org_settings_devices",
     "preview_rule",
     "preview_rule_devices",

@@ -13,8 +13,10 @@ a mailbox's lists stays on that list.
 """
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -22,7 +24,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .. import hostile
+from .. import hostile, progress
 from ..audit import Actor
 from ..models import (
     AccessReason,
@@ -330,6 +332,7 @@ def import_mailboxes(actor: Actor, rows: Iterable[Mapping]) -> Result:
         seen_alias[alias_key], seen_address[address_key] = line, line
         good.append(row)
     _raise_if(errors)
+    progress.step(1, 5)
 
     counts = ImportCounts()
     new = [r for r in good if r.alias.lower() not in by_alias]
@@ -404,8 +407,10 @@ def import_mailboxes(actor: Actor, rows: Iterable[Mapping]) -> Result:
         object_repr=f"{counts.total} mailboxes",
         after=asdict(counts),
     )
+    progress.step(1, 2)
     # New mailboxes have no partnerships yet: only the existing ones' can move.
-    transitions = reevaluate(_devices_of(old_pks), audit)
+    with progress.span(0.5, 1.0):
+        transitions = reevaluate(_devices_of(old_pks), audit)
     return Result(obj=counts, event=audit(), transitions=transitions, count=counts.total)
 
 
@@ -558,6 +563,7 @@ def import_devices(actor: Actor, rows: Iterable[Mapping], *, approve: bool = Fal
         seen[key] = line
         good.append(row)
     _raise_if(errors)
+    progress.step(1, 5)
 
     counts = ImportCounts()
     mailbox_pks = sorted({r.mailbox_pk for r in good})
@@ -626,5 +632,146 @@ def import_devices(actor: Actor, rows: Iterable[Mapping], *, approve: bool = Fal
         object_repr=f"{counts.total} devices",
         after={**asdict(counts), "approve": approve},
     )
-    transitions = reevaluate(_devices_of(mailbox_pks), audit)
+    progress.step(1, 2)
+    with progress.span(0.5, 1.0):
+        transitions = reevaluate(_devices_of(mailbox_pks), audit)
     return Result(obj=counts, event=audit(), transitions=transitions, count=counts.total)
+
+
+# ---------------------------------------------------------------------------
+# the dry run of the import page: what each line would do, before anything is written
+
+
+@dataclass
+class LineOutcome:
+    line: int
+    name: str  # the mailbox's alias, or the device's DeviceId
+    mailbox: str = ""  # a device's mailbox (alias)
+    outcome: str = ""  # "create", "update" or "reject"
+    problem: str = ""
+    state_before: str = ""  # a device's access state now ("" for a new one)
+    state_after: str = ""  # ... and after the import
+
+
+@dataclass
+class ImportPreview:
+    lines: list[LineOutcome]
+    error: str = ""  # the file as a whole cannot be imported (no data, a missing column)
+    counts: ImportCounts | None = None
+    moves: Counter = dataclass_field(default_factory=Counter)  # (from state, to state) -> devices
+
+    @property
+    def rejected(self) -> list[LineOutcome]:
+        return [o for o in self.lines if o.outcome == "reject"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not self.rejected
+
+    def number(self, outcome: str) -> int:
+        return sum(o.outcome == outcome for o in self.lines)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _outline_mailboxes(prepared) -> list[LineOutcome]:
+    existing = {a.lower() for a in Mailbox.objects.values_list("alias", flat=True)}
+    lines = []
+    for line, values in prepared:
+        try:
+            row = _read_mailbox(line, values)
+        except ActionError as exc:
+            name = values.get("alias") or values.get("primarysmtpaddress", "")
+            lines.append(LineOutcome(line, name, outcome="reject", problem=str(exc)))
+            continue
+        known = row.alias.lower() in existing
+        lines.append(LineOutcome(line, row.alias, outcome="update" if known else "create"))
+    return lines
+
+
+def _outline_devices(prepared) -> tuple[list[LineOutcome], dict]:
+    mailboxes = _Mailboxes()
+    aliases = {pk: alias for alias, pk in mailboxes.by_alias.items()}
+    lines, where = [], {}
+    for line, values in prepared:
+        try:
+            row = _read_device(line, values, mailboxes)
+        except ActionError as exc:
+            name = values.get("deviceid", "")
+            lines.append(LineOutcome(line, name, outcome="reject", problem=str(exc)))
+            continue
+        where[(row.mailbox_pk, row.device_id.lower())] = len(lines)
+        lines.append(LineOutcome(line, row.device_id, mailbox=aliases.get(row.mailbox_pk, "")))
+    return lines, where
+
+
+def _device_states(keys) -> dict:
+    pks = sorted({pk for pk, _ in keys})
+    states = {}
+    for i in range(0, len(pks), CHUNK):
+        states.update(
+            ((m, k), s)
+            for m, k, s in MobileDevice.objects.filter(
+                mailbox_id__in=pks[i : i + CHUNK]
+            ).values_list("mailbox_id", "device_key", "access_state")
+        )
+    return {key: states[key] for key in keys if key in states}
+
+
+def preview_import(actor: Actor, kind: str, rows: list, *, approve: bool = False) -> ImportPreview:
+    """Import the rows and roll everything back (rows, audit, outbox): each line's outcome.
+
+    A bad line is reported with its problem, and then nothing would be imported; a
+    problem of the whole file (no data rows, a missing column) is the preview's error.
+    """
+    try:
+        prepared = _prepare(
+            rows,
+            {
+                "PrimarySmtpAddress": ("primarysmtpaddress",),
+                "Alias (or Identity)": ("alias", "identity", "samaccountname"),
+            }
+            if kind == "mailboxes"
+            else {"DeviceId": ("deviceid",), "UserDisplayName (or Identity)": MAILBOX_COLUMNS},
+        )
+    except ActionError as exc:
+        return ImportPreview(lines=[], error=str(exc))
+    if kind == "mailboxes":
+        lines, where = _outline_mailboxes(prepared), {}
+    else:
+        lines, where = _outline_devices(prepared)
+    before = _device_states(where)
+    for key, index in where.items():
+        lines[index].outcome = "update" if key in before else "create"
+        lines[index].state_before = before.get(key, "")
+    found = ImportPreview(lines=lines)
+    try:
+        with transaction.atomic():
+            if kind == "mailboxes":
+                result = import_mailboxes(actor, rows)
+            else:
+                result = import_devices(actor, rows, approve=approve)
+            found.counts = result.obj
+            found.moves = Counter(
+                (t.from_state, t.to_state) for t in result.transitions if t.from_state != t.to_state
+            )
+            after = _device_states(where)
+            raise _Rollback
+    except _Rollback:
+        pass
+    except ImportRowsError as exc:
+        # Lines fine on their own may clash with another (the same alias twice, ...).
+        by_line = {o.line: o for o in lines}
+        for line, problem in exc.errors:
+            outcome = by_line.get(line)
+            if outcome is not None:
+                outcome.outcome, outcome.problem = "reject", problem
+        return found
+    except ActionError as exc:
+        found.error = str(exc)
+        return found
+    for key, index in where.items():
+        lines[index].state_after = after.get(key, "")
+    return found

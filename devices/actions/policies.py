@@ -273,3 +273,8 @@ def preview_policy(actor: Actor, policy: AccessPolicy | None, *, first: int = 20
     if policy is None:
         return dry_run(lambda: create_policy(actor, **values), first=first)
     return dry_run(lambda: update_policy(actor, policy, **values), first=first)
+
+
+def preview_policy_removal(actor: Actor, policy: AccessPolicy, *, first: int = 20):
+    """What deleting a policy would move: its mailboxes fall back, their devices decided again."""
+    return dry_run(lambda: delete_policy(actor, policy), first=first)

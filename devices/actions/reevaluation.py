@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .. import access, bulk, notify
+from .. import access, bulk, notify, progress
 from ..evaluation import Plan, load_rules, org_facts, plan
 from ..models import AccessState, DeviceStateChange, MobileDevice, OrgSettings
 from .base import EventSource, Transition, lock
@@ -77,6 +77,9 @@ def reevaluate(
         event = event(describe_changes(counts) if counts else "")
     transitions: list[Transition] = []
     event_id = getattr(event, "pk", None)
+    # Finding and locking the devices is about a third of the time, writing the rest.
+    progress.step(1, 3)
+    total, done = sum(len(rows) for _, rows in moves), 0
     for d, rows in moves:
         history = bulk.insert_with_ids(
             DeviceStateChange,
@@ -105,6 +108,8 @@ def reevaluate(
             Transition(pk, state, d.state, d.reason, d.rule_id, change_id)
             for (pk, state, *_), change_id in zip(rows, history, strict=True)
         )
+        done += len(rows)
+        progress.step(total + 2 * done, 3 * total)
     if transitions:
         notify.state_changed(transitions)
     return transitions

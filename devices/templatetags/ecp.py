@@ -137,3 +137,27 @@ def page_href(query: str, number: int) -> str:
 def language_name(code: str) -> str:
     """'Deutsch' for de: a language named in itself, as settings.LANGUAGES does."""
     return dict(settings.LANGUAGES).get(code, code)
+
+
+# -- forms: the error next to its field, a summary with links at the top ----------------
+
+
+@register.filter
+def field_anchor(field) -> str:
+    """The id a summary link points to: the input itself, or a radio group's first button."""
+    return field.id_for_label or (f"{field.auto_id}_0" if field.auto_id else "")
+
+
+@register.simple_tag
+def field_control(field, css: str = "form-control") -> str:
+    """The field's input with Bootstrap's classes, marked invalid and tied to its error."""
+    attrs = {"class": f"{css} is-invalid" if field.errors else css}
+    if field.errors:
+        attrs["aria-describedby"] = f"{field.auto_id}_error"
+        attrs["aria-invalid"] = "true"
+    return field.as_widget(attrs=attrs)
+
+
+@register.simple_tag
+def error_count(form) -> int:
+    return sum(len(errors) for errors in form.errors.values())

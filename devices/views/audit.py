@@ -136,7 +136,7 @@ def object_link(event, *, can_rules: bool) -> str:
 @login_required
 @staff_required
 def audit_list(request):
-    form = AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET, auto_id="a-%s")
     events = with_change_counts(form.filter(AuditEvent.objects.all()))
     warn_about_page_size(request)
     page = _page(events, request, form.value("per_page"))

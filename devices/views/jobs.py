@@ -54,6 +54,7 @@ def job_status(request, pk):
     return JsonResponse(
         {
             "status": job.status,
+            "progress": job.progress,
             "message": job.message,
             "error": job.error,
             "elapsed": job.elapsed_seconds(),

@@ -20,6 +20,7 @@ from ..permissions import (
     POLICIES_READ_ONLY,
     can_manage_devices,
     can_manage_policies,
+    can_manage_settings,
     can_toggle_activesync,
     get_mailbox_for_user,
     get_policy_for_user,
@@ -52,7 +53,12 @@ def mailbox_list(request):
     return render(
         request,
         "devices/mailbox_list.html",
-        {"form": form, "page": page, "query": params.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "query": params.urlencode(),
+            "can_import": can_manage_settings(request.user),
+        },
     )
 
 
@@ -62,6 +68,11 @@ def mailbox_detail(request, pk):
     mailbox = get_mailbox_for_user(request, pk)
     if request.method == "POST":
         return _change_mailbox(request, mailbox)
+    return _page(request, mailbox)
+
+
+def _page(request, mailbox, *, add_form=None, policy_form=None, list_form=None):
+    """The mailbox page; a form that failed comes back bound: its errors, what was typed."""
     devices = mailbox.devices.select_related("access_rule").order_by("device_key", "id")
     entries = list(mailbox.device_ids.order_by("device_key"))
     # The confirmation of a removal says whether a partnership of this mailbox uses it.
@@ -85,7 +96,11 @@ def mailbox_detail(request, pk):
             "devices": devices,
             "allowed": [e for e in entries if e.list == DeviceIdList.ALLOWED],
             "blocked": [e for e in entries if e.list == DeviceIdList.BLOCKED],
-            "add_form": MailboxDeviceIdForm(initial={"list": DeviceIdList.ALLOWED}),
+            "add_form": add_form
+            or MailboxDeviceIdForm(initial={"list": DeviceIdList.ALLOWED}, auto_id="add-%s"),
+            "policy_form": policy_form,
+            # A failed removal: its errors are summarised at the top (nothing was typed).
+            "list_form": list_form,
             "can_manage": can_manage_devices(request.user),
             "can_toggle": can_toggle_activesync(request.user),
             "activesync_read_only": ACTIVESYNC_READ_ONLY,
@@ -145,18 +160,17 @@ def _change_mailbox(request, mailbox):
     if op not in ("add", "remove"):
         messages.error(request, "Unknown change; nothing was changed.")
         return redirect(here)
-    form = MailboxDeviceIdForm(request.POST)
+    form = MailboxDeviceIdForm(request.POST, auto_id="add-%s" if op == "add" else "remove-%s")
+    failed = {"add_form": form} if op == "add" else {"list_form": form}
     if not form.is_valid():
-        problems = "; ".join(e for errors in form.errors.values() for e in errors)
-        messages.error(request, f"Nothing was changed: {problems}")
-        return redirect(here)
+        return _page(request, mailbox, **failed)
     device_id, kind = form.cleaned_data["device_id"], form.cleaned_data["list"]
     key = f"{op}_{kind}"  # add_allowed, remove_blocked, ...
     try:
         result = actions.set_mailbox(actor, mailbox, **{key: [device_id]})
     except actions.ActionError as e:
-        messages.error(request, f"Nothing was changed: {e}")
-        return redirect(here)
+        form.add_error("device_id", str(e))
+        return _page(request, mailbox, **failed)
     where = "to" if op == "add" else "from"
     verb = "Added" if op == "add" else "Removed"
     messages.success(
@@ -171,17 +185,17 @@ def _set_policy(request, mailbox):
     here = f"/mailboxes/{mailbox.pk}/"
     if not can_manage_policies(request.user):
         raise PermissionDenied(POLICIES_READ_ONLY)
-    form = MailboxPolicyForm(request.POST)
+    form = MailboxPolicyForm(request.POST, auto_id="set-%s")
     if not form.is_valid():
-        messages.error(request, "Choose an access policy, or to follow the domain.")
-        return redirect(here)
+        form.add_error("policy", "Choose an access policy, or to follow the domain.")
+        return _page(request, mailbox, policy_form=form)
     pk = form.cleaned_data["policy"]
     policy = get_policy_for_user(request, pk, change=True) if pk else None
     try:
         result = actions.set_mailbox_policy(actor_for(request), mailbox, policy)
     except actions.ActionError as e:
-        messages.error(request, f"Nothing was changed: {e}")
-        return redirect(here)
+        form.add_error("policy", str(e))
+        return _page(request, mailbox, policy_form=form)
     mailbox = result.obj
     if policy is not None:
         text = f"{mailbox.alias} is now an explicit member of the access policy {policy.name}"

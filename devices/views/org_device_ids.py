@@ -31,6 +31,11 @@ ORG_DEVICE_IDS_URL = "/org-device-ids/"
 def org_device_id_list(request):
     if request.method == "POST":
         return _add(request)
+    return _page(request)
+
+
+def _page(request, form=None):
+    """The list; a failed addition comes back bound: its error under the field, the input kept."""
     entries = OrgDeviceId.objects.order_by("device_key", "id")
     page = Paginator(entries, DEFAULT_PAGE_SIZE).get_page(request.GET.get("page"))
     keys = [entry.device_key for entry in page]
@@ -49,7 +54,7 @@ def org_device_id_list(request):
         {
             "page": page,
             "query": "",
-            "form": OrgDeviceIdForm(),
+            "form": form or OrgDeviceIdForm(auto_id="org-id-%s"),
             "can_change": can_manage_org_device_ids(request.user),
             "read_only_reason": ORG_DEVICE_IDS_READ_ONLY,
         },
@@ -59,20 +64,18 @@ def org_device_id_list(request):
 def _add(request):
     if not can_manage_org_device_ids(request.user):
         raise PermissionDenied(ORG_DEVICE_IDS_READ_ONLY)
-    form = OrgDeviceIdForm(request.POST)
+    form = OrgDeviceIdForm(request.POST, auto_id="org-id-%s")
     if not form.is_valid():
-        problems = "; ".join(e for errors in form.errors.values() for e in errors)
-        messages.error(request, f"Nothing was added: {problems}")
-        return redirect(ORG_DEVICE_IDS_URL)
+        return _page(request, form)
     device_id = form.cleaned_data["device_id"]
     try:
         result = actions.add_org_device_id(
             actor_for(request), device_id, note=form.cleaned_data["note"]
         )
     except actions.ActionError as e:
-        messages.error(request, f"Nothing was added: {e}")
-    else:
-        messages.success(request, f"{device_id} is allowed for every mailbox now: {moved(result)}.")
+        form.add_error("device_id", str(e))
+        return _page(request, form)
+    messages.success(request, f"{device_id} is allowed for every mailbox now: {moved(result)}.")
     return redirect(ORG_DEVICE_IDS_URL)
 
 

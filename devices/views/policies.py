@@ -169,8 +169,26 @@ def policy_delete(request, pk):
     members = policy.mailboxes.aggregate(
         n=Count("id"), pinned=Count("id", filter=Q(access_policy_pinned=True))
     )
+    found = actions.preview_policy_removal(actor_for(request), policy, first=FIRST)
+    preview = preview_context(found, csv_url=reverse("policy-delete-preview-csv", args=[policy.pk]))
+    users = len({d.mailbox_id for d in found.devices()}) if found.total else 0
     return render(
         request,
         "devices/policy_delete.html",
-        {"policy": policy, "members": members, "org": OrgSettings.load()},
+        {
+            "policy": policy,
+            "members": members,
+            "org": OrgSettings.load(),
+            "preview": preview,
+            "users": users,
+        },
     )
+
+
+@login_required
+@staff_required
+def policy_delete_preview_csv(request, pk):
+    """Every device deleting the policy would move, as CSV."""
+    policy = get_policy_for_user(request, pk, change=True)
+    found = actions.preview_policy_removal(actor_for(request), policy, first=0)
+    return preview_csv_response(found, request, "policy-delete-preview")

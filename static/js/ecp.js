@@ -95,6 +95,16 @@
     var url = job.getAttribute("data-job-status");
     if (!url) { return; }
     var elapsed = job.querySelector("#job-elapsed");
+    // The bar's width is set here, not in a style attribute (Content-Security-Policy).
+    var bar = job.querySelector("#job-progress");
+    function show(percent) {
+      if (!bar) { return; }
+      bar.setAttribute("aria-valuenow", percent);
+      var inner = bar.querySelector(".progress-bar");
+      inner.style.width = percent + "%";
+      inner.textContent = percent + " %";
+    }
+    if (bar) { show(parseInt(bar.getAttribute("aria-valuenow"), 10) || 0); }
     function poll() {
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.json() : null; })
@@ -103,6 +113,7 @@
             window.location.reload();
             return;
           }
+          if (data && typeof data.progress === "number") { show(data.progress); }
           if (data && elapsed) {
             var m = Math.floor(data.elapsed / 60), s = data.elapsed % 60;
             elapsed.textContent = m ? m + " min " + s + " s" : s + " s";
@@ -114,7 +125,23 @@
     window.setTimeout(poll, 2000);
   }
 
+  // A form that came back with errors: the summary at the top takes the focus (a phone
+  // scrolls to it, a screen reader reads it); its links put the cursor in their field.
+  function setUpErrorSummary(summary) {
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[data-field]");
+      var field = link && document.getElementById(link.getAttribute("data-field"));
+      if (!field) { return; }
+      event.preventDefault();
+      field.scrollIntoView({ block: "center", behavior: "instant" });
+      field.focus();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var summaries = document.querySelectorAll("[data-error-summary]");
+    summaries.forEach(setUpErrorSummary);
+    if (summaries.length) { summaries[0].focus(); }
     document.querySelectorAll("form.ecp-bulk").forEach(setUpBulk);
     document.querySelectorAll("form[data-confirm]").forEach(setUpConfirm);
     setUpConfirmButtons();

@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 800}
+DESKTOP = {"width": 1366, "height": 800}  # the issue 17 widths: 1366 px and 390 px
 PHONE = {"width": 390, "height": 844}
 
 
@@ -62,11 +62,14 @@ def demo(live_server):
 
 @pytest.fixture
 def new_page(browser, live_server):
-    """new_page(viewport=DESKTOP) -> a page in a fresh context, against the live server."""
+    """new_page(viewport=DESKTOP, mobile=False) -> a page in a fresh context, against the
+    live server."""
     contexts, violations = [], []
 
-    def make(viewport=DESKTOP):
-        context = browser.new_context(viewport=viewport, base_url=live_server.url)
+    def make(viewport=DESKTOP, *, mobile=False):
+        # mobile: a phone's browser (honours <meta name=viewport>, touch), not a narrow window.
+        extra = {"is_mobile": True, "has_touch": True, "device_scale_factor": 3} if mobile else {}
+        context = browser.new_context(viewport=viewport, base_url=live_server.url, **extra)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()

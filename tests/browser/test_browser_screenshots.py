@@ -249,3 +249,44 @@ def test_screenshots_of_the_mails_that_act(seeded, new_page, shots):
     assert MobileDevice.objects.get(pk=other.pk).access_state == AccessState.BLOCKED
     for name in ("mail-admin", "mail-user", "link-confirm", "link-not-me"):
         assert (shots / f"{name}.png").stat().st_size < 400_000
+
+
+IMPORT_CSV = (
+    "#TYPE Microsoft.Exchange.Data.Directory.Management.CASMailbox\r\n"
+    '"SamAccountName","PrimarySmtpAddress","DisplayName","ActiveSyncEnabled",'
+    '"ActiveSyncAllowedDeviceIDs","ActiveSyncBlockedDeviceIDs"\r\n'
+    '"ivan.petrov","ivan.petrov@example.com","Ivan Petrov","True","ApplF2LXK9QW1",""\r\n'
+    '"julia.santos","julia.santos@example.com","Julia Santos","True","",""\r\n'
+    '"kofi.mensah","kofi.mensah@example","Kofi Mensah","True","",""\r\n'
+    '"anna.berg","anna.berg@example.com","Anna Berg","True","",""\r\n'
+)
+
+
+def test_screenshots_of_the_import_page_and_the_error_display(seeded, new_page, shots):
+    """The import page's dry run (one refused line), and a form's errors at phone width."""
+    admin = new_page(DESKTOP)
+    sign_in(admin, "admin", seeded.logins["admin"])
+    admin.goto("/import/")
+    admin.get_by_label("CSV file").set_input_files(
+        files=[{"name": "mailboxes.csv", "mimeType": "text/csv", "buffer": IMPORT_CSV.encode()}]
+    )
+    admin.get_by_role("button", name="Check the file (dry run)").click()
+    expect(admin.locator("#import-refused")).to_be_visible()
+    _check(admin, DESKTOP)
+    admin.screenshot(path=shots / "import.png", full_page=True)
+
+    phone = new_page(PHONE)
+    sign_in(phone, "helpdesk", seeded.logins["helpdesk"])
+    phone.goto(f"/mailboxes/{seeded.device.mailbox_id}/")
+    phone.get_by_label("DeviceId").fill("Appl F2LX")
+    phone.get_by_role("button", name="Add", exact=True).click()
+    expect(phone.locator("#error-summary")).to_be_focused()
+    _check(phone, PHONE)
+    phone.screenshot(path=shots / "errors-phone.png")
+    phone.get_by_role("link", name="DeviceId: A DeviceId has no spaces.").click()
+    field = phone.get_by_label("DeviceId")
+    expect(field).to_be_focused()
+    expect(field).to_be_in_viewport(ratio=1)
+    phone.screenshot(path=shots / "errors-phone-field.png")
+    for name in ("import", "errors-phone", "errors-phone-field"):
+        assert (shots / f"{name}.png").stat().st_size < 400_000

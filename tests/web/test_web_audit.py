@@ -129,7 +129,8 @@ def test_a_bad_filter_is_not_applied_and_says_so(world, hd):
     assert len(_rows(response)) == AuditEvent.objects.count()
     page = response.content.decode()
     assert "The end of the range is before its start." in page
-    assert "These filters are not applied." in page
+    assert "There are 2 problems: these filters are not applied" in page
+    assert 'href="#a-source"' in page  # the summary links to the field
 
 
 def test_the_events_of_one_request(world, hd):

@@ -183,7 +183,13 @@ def test_the_json_endpoint(world, admin):
     )
     response = admin.get(f"/jobs/{job.pk}.json")
     assert response.status_code == 200
-    assert response.json() == {"status": "queued", "message": "", "error": "", "elapsed": 0}
+    assert response.json() == {
+        "status": "queued",
+        "progress": 0,
+        "message": "",
+        "error": "",
+        "elapsed": 0,
+    }
 
     page = _text(admin.get(f"/jobs/{job.pk}/"))
     assert "Creating rule iPhone (DeviceType): Allow — 100,000 devices change state" in page

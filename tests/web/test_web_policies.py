@@ -195,9 +195,11 @@ def test_org_wide_device_ids_add_and_remove(world, admin, hd):
     )
 
     response = admin.post("/org-device-ids/", {"device_id": "carolIPHONE1"}, follow=True)
-    assert "Nothing was added" in _messages(response)[0]
+    assert response.context["form"].errors["device_id"]
+    assert "nothing was added" in response.content.decode()
     response = admin.post("/org-device-ids/", {"device_id": "has space"}, follow=True)
-    assert _messages(response) == ["Nothing was added: A DeviceId has no spaces."]
+    assert response.context["form"].errors == {"device_id": ["A DeviceId has no spaces."]}
+    assert 'value="has space"' in response.content.decode()
 
     response = admin.post(f"/org-device-ids/{entry.pk}/remove", follow=True)
     (message,) = _messages(response)
@@ -210,3 +212,36 @@ def test_org_wide_device_ids_add_and_remove(world, admin, hd):
     assert admin.post(f"/org-device-ids/{entry.pk}/remove").status_code == 404
     actions_seen = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"org_device_id.add", "org_device_id.remove"} <= actions_seen
+
+
+def test_delete_previews_the_devices_it_moves_and_changes_nothing(world, admin):
+    policy = actions.create_policy(
+        SETUP, name="Execs", default_access_level="Block", domains=["example.org"]
+    ).obj
+    before = {d.pk: d.access_state for d in world.bob_phone.__class__.objects.all()}
+    response = admin.get(f"/policies/{policy.pk}/delete")
+    page = _text(response)
+    assert "Deleting it moves 4 blocked devices to quarantine (4 devices of 3 users)." in page
+    preview = response.context["preview"]
+    assert preview["total"] == 4 and len(preview["first"]) == 4
+    assert f'href="/devices/{world.bob_phone.pk}/"' in response.content.decode()
+    assert 'data-confirm="Delete the access policy Execs? 4 devices of 3 users change state."' in (
+        response.content.decode()
+    )
+    # The preview is a rolled-back dry run: the policy and every state stay.
+    assert AccessPolicy.objects.filter(pk=policy.pk).exists()
+    after = {d.pk: d.access_state for d in world.bob_phone.__class__.objects.all()}
+    assert after == before
+    assert not AuditEvent.objects.filter(action="policy.delete").exists()
+
+    csv = admin.get(f"/policies/{policy.pk}/delete/preview.csv")
+    assert csv.status_code == 200
+    lines = b"".join(csv.streaming_content).decode().splitlines()
+    assert lines[0].startswith("mailbox,display_name,device_id")
+    assert len(lines) == 1 + 4
+    assert AccessPolicy.objects.filter(pk=policy.pk).exists()
+
+
+def test_the_delete_preview_csv_is_for_org_management_only(world, hd):
+    policy = actions.create_policy(SETUP, name="Execs", default_access_level="Block").obj
+    assert hd.get(f"/policies/{policy.pk}/delete/preview.csv").status_code == 403
