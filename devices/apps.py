@@ -7,3 +7,7 @@ class DevicesConfig(AppConfig):
 
     def ready(self):
         from ecp import checks  # noqa: F401 (registers the configuration checks)
+
+        from .gate import decisions
+
+        decisions.connect_saves()

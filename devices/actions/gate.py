@@ -12,7 +12,7 @@ from ..audit import Actor
 from ..evaluation import current_rules
 from ..models import DeviceClass, Mailbox, MobileDevice, OrgSettings
 from .base import AuditAfter, lock
-from .reevaluation import reevaluate
+from .reevaluation import reevaluate_device
 
 # DeviceInformation key (devices.eas) -> MobileDevice field
 DEVICE_INFORMATION_FIELDS = {
@@ -159,6 +159,7 @@ def record_contact(
     if changes:
         for name, value in changes.items():
             setattr(device, name, value)
+        device.last_seen = now
         MobileDevice.objects.filter(pk=device.pk).update(last_seen=now, **changes)
     flapping = None
     if not created and DECIDING_FIELDS & set(changes):
@@ -196,14 +197,14 @@ def record_contact(
         after=after,
     )
     org = OrgSettings.load()
-    reevaluate(
-        MobileDevice.objects.filter(pk=device.pk),
+    # One locked device: decided in Python by the engine, not by the set-based plan.
+    reevaluate_device(
+        device,
         audit,
         rules=current_rules(org.rules_version),
         org=org,
         tighten_only=tighten_only,
     )
-    device.refresh_from_db()
     return device
 
 
@@ -215,4 +216,5 @@ def touch_last_seen(device: MobileDevice, *, every_seconds: int = 60) -> bool:
     MobileDevice.objects.filter(
         pk=device.pk, last_seen__lt=now - timedelta(seconds=every_seconds)
     ).update(last_seen=now)
+    device.last_seen = now  # a cached device (devices.gate.decisions) writes once a minute too
     return True
