@@ -44,7 +44,7 @@ def record(
     message: str = "",
 ) -> AuditEvent:
     # Whatever is audited may change a gate decision: cached ones go (decisions.py).
-    decisions.changed()
+    decisions.audited(action, actor.source)
     if obj is not None:
         object_type = object_type or type(obj).__name__
         object_id = object_id or str(obj.pk)

@@ -209,7 +209,7 @@ def reevaluate_device(
     transitions = [
         Transition(device.pk, state, decision.state, decision.reason, decision.rule_id, change.pk)
     ]
-    notify.state_changed(transitions)
+    notify.state_changed(transitions, org)
     return transitions
 
 

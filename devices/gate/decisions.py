@@ -11,10 +11,14 @@ The bound: an entry is used at most ECP_DECISION_CACHE_SECONDS (default 5; 0
 turns the cache off) after the database was read for it. Sooner, usually:
 
 - every audited change (devices.audit.record, which every action calls) drops
-  this process's map at once and, after its transaction commits, increments a
-  version number in the shared cache (Redis, CACHE_URL);
+  this process's map at once and increments a version number in the shared
+  cache (Redis, CACHE_URL). Not a first contact's "device.create" from the
+  gate: no cache can hold a device that did not exist;
 - each process reads that version at most every VERSION_CHECK_SECONDS and drops
-  its map when it moved.
+  its map when it moved;
+- for QUIET_SECONDS after a process drops its map it keeps nothing new: the
+  change was published before its transaction committed, and what is read
+  meanwhile may be the state before it.
 
 So a Block, an Allow, a rule or a default change reaches every worker within
 VERSION_CHECK_SECONDS when Redis is there, and within ECP_DECISION_CACHE_SECONDS
@@ -35,25 +39,27 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 
-from devices.models import AccessState
+from devices.models import AccessState, AuditSource
 
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "gate:decisions:version"
 VERSION_CHECK_SECONDS = 0.25  # how often a process reads the shared version
+QUIET_SECONDS = 1.0  # after a change is seen, what is read is not kept (it may not be committed)
 MAX_ENTRIES = 10_000  # then the map starts again: a worker serves a few thousand devices
 # Answers that cannot change by themselves with time (DeviceDiscovery ends with its
 # window, Unknown is decided on the next request).
 CACHEABLE_STATES = frozenset({AccessState.ALLOWED, AccessState.BLOCKED, AccessState.QUARANTINED})
 
+NEW_PARTNERSHIP, GATE_SOURCE = "device.create", AuditSource.GATE
 clock = time.monotonic  # tests replace it
 
 _entries: dict[tuple[str, str], tuple[object, float]] = {}  # key -> (Found, expires at)
 _lock = threading.Lock()  # gthread workers: one map, several threads
 _version: object = None  # the shared version this process last read
 _version_read_at = float("-inf")
+_quiet_until = float("-inf")  # nothing is kept before: a change may not have committed yet
 
 
 def seconds() -> float:
@@ -88,7 +94,7 @@ def recall(key: tuple[str, str]):
 def remember(key: tuple[str, str], found, read_at: float) -> None:
     """Keep `found`, read from the database at `read_at` (clock()), if its answer may be kept."""
     ttl = seconds()
-    if ttl <= 0 or not cacheable(found):
+    if ttl <= 0 or not cacheable(found) or read_at < _quiet_until:
         _entries.pop(key, None)
         return
     with _lock:
@@ -119,30 +125,52 @@ def _check_version(now: float) -> None:
         return
     if version != _version:
         _version = version
-        clear()
+        _quiet(now)
+
+
+def _quiet(now: float) -> None:
+    global _quiet_until
+    _quiet_until = now + QUIET_SECONDS
+    clear()
 
 
 def _publish() -> None:
-    """After commit: tell every process that decisions may have changed."""
-    clear()
+    """Tell every process that decisions may have changed."""
     try:
-        if cache.add(VERSION_KEY, 1, timeout=None) is False:
-            cache.incr(VERSION_KEY)
+        try:
+            cache.incr(VERSION_KEY)  # one round trip, once the key exists
+        except ValueError:  # not yet (or evicted): start it
+            if cache.add(VERSION_KEY, 1, timeout=None) is False:
+                cache.incr(VERSION_KEY)
     except Exception:  # noqa: BLE001 - the others then wait for their TTL
         log.warning("gate cache unavailable: other workers keep decisions up to their TTL")
 
 
 def changed() -> None:
-    """An audited change (devices.audit.record): drop this map now, publish after commit."""
-    clear()
-    transaction.on_commit(_publish)
+    """An audited change (devices.audit.record): drop the maps of every process.
+
+    Published at once, not after commit (the callbacks a transaction runs on commit
+    are the notifications'): a process that reads the database before the change
+    commits must not keep what it read, so for QUIET_SECONDS after a change is
+    seen nothing is kept. A transaction longer than that is bounded by the TTL.
+    """
+    _quiet(clock())
+    _publish()
+
+
+def audited(action: str, source: str) -> None:
+    """devices.audit.record's hook. A partnership the gate has just created was in no
+    cache (only known devices are kept): first contacts leave the others' maps alone."""
+    if action == NEW_PARTNERSHIP and source == GATE_SOURCE:
+        return
+    changed()
 
 
 def reset() -> None:
     """Forget the map and the version last read (tests: a fresh process)."""
-    global _version, _version_read_at
+    global _version, _version_read_at, _quiet_until
     clear()
-    _version, _version_read_at = None, float("-inf")
+    _version, _version_read_at, _quiet_until = None, float("-inf"), float("-inf")
 
 
 def _saved(sender, update_fields=None, **kwargs) -> None:
