@@ -134,16 +134,22 @@ def _quiet(now: float) -> None:
     clear()
 
 
-def _publish() -> None:
+def _publish(now: float) -> None:
     """Tell every process that decisions may have changed."""
+    global _version, _version_read_at
     try:
         try:
-            cache.incr(VERSION_KEY)  # one round trip, once the key exists
+            version = cache.incr(VERSION_KEY)  # one round trip, once the key exists
         except ValueError:  # not yet (or evicted): start it
-            if cache.add(VERSION_KEY, 1, timeout=None) is False:
-                cache.incr(VERSION_KEY)
+            version = 1
+            if cache.add(VERSION_KEY, version, timeout=None) is False:
+                version = cache.incr(VERSION_KEY)
     except Exception:  # noqa: BLE001 - the others then wait for their TTL
         log.warning("gate cache unavailable: other workers keep decisions up to their TTL")
+        return
+    # This process has just dropped its map and is quiet: it need not drop it again
+    # for its own change, nor for one published before it (its map is empty already).
+    _version, _version_read_at = version, now
 
 
 def changed() -> None:
@@ -154,8 +160,9 @@ def changed() -> None:
     commits must not keep what it read, so for QUIET_SECONDS after a change is
     seen nothing is kept. A transaction longer than that is bounded by the TTL.
     """
-    _quiet(clock())
-    _publish()
+    now = clock()
+    _quiet(now)
+    _publish(now)
 
 
 def audited(action: str, source: str) -> None:
