@@ -7,7 +7,7 @@ concurrent connections from a separate load process (wrk), for 20 s; /healthz
 change are written) are measured separately.
 
     .venv/bin/python bench/bench_gate.py --database ecp_bench_work \\
-        --server "-w 2 -k sync" --duration 20 --runs 3
+        --server "-w 2 -k gthread --threads 8" --duration 20 --runs 3
 
 The database must hold the demo data (bench/run.py prepares it). Several
 --server settings: each gets one short run; the fastest (gate requests/s) of
@@ -46,12 +46,13 @@ def auth_headers() -> dict:
     return {"X-Original-URI": KNOWN_PATH, "X-Original-Method": "POST"}
 
 
-DEFAULT_SERVER = "-w 2 -k sync"  # README, "Production": one sync worker per core
+# README, "Production": one threaded worker per core (keep-alive connections; issue 19)
+DEFAULT_SERVER = "-w 2 -k gthread --threads 8"
 SWEEP = (
+    "-w 2 -k gthread --threads 8",
     "-w 2 -k sync",
     "-w 4 -k sync",
     "-w 8 -k sync",
-    "-w 2 -k gthread --threads 8",
     "-w 4 -k gthread --threads 4",
     "-w 8 -k gthread --threads 2",
 )
