@@ -138,7 +138,7 @@ def wrk(url: str, script: str, args: list[str], *, duration: int, connections: i
 
 def line(name: str, r: dict) -> str:
     errors = r["errors"]
-    kinds = f" {r['error_kinds']}" if errors else ""
+    kinds = f" {r.get('error_kinds', {})}" if errors else ""
     return (
         f"  {name:<13} {r['rps']:>8,.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
         f"p90 {r['p90_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  errors {errors}{kinds}"

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .. import hostile
@@ -82,7 +82,15 @@ def _touch_device_class(device_type: str, device_model: str, now, *, may_add: bo
     (ECP_DEVICE_CLASS_MAX) and the device is not flapping: a device can invent
     a model string per request."""
     known = DeviceClass.objects.filter(device_type=device_type, device_model=device_model)
-    if known.update(last_seen=now) or not may_add:
+    touched = known
+    if connection.features.has_select_for_update_skip_locked:
+        # A burst of first contacts of one model all touch its row: whoever finds it
+        # locked leaves it to the transaction holding it (last_seen is approximate),
+        # instead of waiting for that transaction to commit.
+        touched = DeviceClass.objects.filter(
+            pk__in=known.select_for_update(skip_locked=True).values("pk")
+        )
+    if touched.update(last_seen=now) or not may_add or known.exists():
         return
     if DeviceClass.objects.count() >= settings.ECP_DEVICE_CLASS_MAX:
         return
