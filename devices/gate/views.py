@@ -32,7 +32,7 @@ from devices.eas import COMMANDS, MAX_BODY, EASParseError, extract_device_inform
 from devices.eas.useragent import model_from_user_agent
 from devices.models import AccessState, AuditSource, MobileDevice, OrgSettings, without_domain
 
-from . import answers, credentials, decisions, outage
+from . import answers, credentials, decisions, lookup, outage
 from .lookup import Found
 
 PROTOCOL_VERSIONS = "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
@@ -186,7 +186,8 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
     # A known device's last answer, kept a few seconds in this process (decisions.py).
     read_at = decisions.clock()
     cache_key = (credentials.credential_key(*header), device_key)
-    found = cached = decisions.recall(cache_key)
+    # Only while the database connection looks alive: an outage is a 503 at once.
+    found = cached = decisions.recall(cache_key) if lookup.connection_looks_alive() else None
     if found is None:
         try:
             found = credentials.check(request, *header, device_key=device_key)
