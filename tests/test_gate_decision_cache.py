@@ -9,14 +9,17 @@ the module's, replaced here: no test waits.
 
 import contextlib
 import os
+import select
 import socket
 from datetime import timedelta
 from unittest import mock
 
+import psycopg
 import pytest
 import redis
 from django.contrib.auth import get_user_model
 from django.core.cache import cache, caches
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from devices import actions
@@ -253,3 +256,28 @@ def test_a_sign_in_to_the_panel_drops_nothing(alice, clock, django_assert_num_qu
     user.save(update_fields=["last_login"])
     with django_assert_num_queries(0):
         assert decision(eas(plain())) == (True, "Allowed")
+
+
+# --- the database ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_closed_answers_nothing_from_the_cache(alice, clock):
+    """A stopped or restarting PostgreSQL closes its connections: the cache is not
+    used then, so that the outage is a 503 at once (fail closed, docs/RELIABILITY.md)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: the embedded SQLite has no server connection to lose")
+    allowed_and_cached(alice, clock)
+    assert connection.connection is not None, "CONN_MAX_AGE keeps the connection"
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        pid = connection.connection.info.backend_pid
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+    fd = connection.connection.fileno()
+    assert select.select([fd], [], [], 5)[0], "the server said nothing within 5 s"
+    with mock.patch("devices.gate.lookup._fetch", side_effect=OperationalError("gone")):
+        response = eas()
+    assert response.status_code == 503
+    connection.close()
