@@ -146,6 +146,9 @@ def record_contact(
     now = timezone.now()
     key = contact.device_id.lower()
     created = False
+    # A new partnership is written with its details at once (one statement, not an
+    # INSERT and an UPDATE), and, being ours alone until we commit, is not read again.
+    details = contact_changes(MobileDevice(device_id=contact.device_id), contact)
     try:
         with transaction.atomic():
             device = MobileDevice.objects.create(
@@ -154,17 +157,17 @@ def record_contact(
                 first_seen=now,
                 last_seen=now,
                 state_changed_at=now,
+                **details,
             )
             created = True
-    except IntegrityError:
-        pass
-    device = (
-        lock(MobileDevice.objects.filter(mailbox=mailbox, device_key=key))
-        .select_related("mailbox")
-        .get()
-    )
-    changes = contact_changes(device, contact)
-    if changes:
+    except IntegrityError:  # the same device's other first request was first
+        device = (
+            lock(MobileDevice.objects.filter(mailbox=mailbox, device_key=key))
+            .select_related("mailbox")
+            .get()
+        )
+    changes = details if created else contact_changes(device, contact)
+    if changes and not created:
         for name, value in changes.items():
             setattr(device, name, value)
         device.last_seen = now
