@@ -121,6 +121,9 @@ def _check_version(now: float) -> None:
     try:
         version = cache.get(VERSION_KEY)
     except Exception:  # noqa: BLE001 - without Redis the TTL alone bounds an entry
+        # A Redis that hangs costs its timeout: not again for a TTL (which bounds
+        # every entry anyway), and one warning per TTL.
+        _version_read_at = now + max(seconds(), VERSION_CHECK_SECONDS)
         log.warning("gate cache unavailable: decision cache bounded by its TTL alone")
         return
     if version != _version:
