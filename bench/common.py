@@ -27,7 +27,9 @@ PY = str(BIN / "python")
 # The PostgreSQL server, without a database name; the benchmarks add theirs.
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
-CACHE_DB = 11  # Redis database of the gate's credential cache under benchmark
+CACHE_DB = int(
+    os.environ.get("BENCH_CACHE_DB", "11")
+)  # Redis database of the gate's credential cache under benchmark
 BROKER_DB = 12  # Redis database of the benchmarks' Celery broker
 VAR = REPO / "var" / "bench"
 SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdefghijklmnop"

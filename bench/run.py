@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_gate  # noqa: E402
 import common  # noqa: E402
 
 SCALES = {
@@ -113,13 +114,21 @@ def summary(results: Path) -> None:
         h, k, n = g["healthz"], g["gate"], g["new_devices"]
         row(f"2. /healthz (gunicorn {server})", f"{h['rps']:,.0f} req/s, p50 {h['p50_ms']:.1f} ms,"
             f" p99 {h['p99_ms']:.1f} ms, {h['errors']} errors", "(baseline)", None)  # fmt: skip
-        row("2. gate, known device", f"{k['rps']:,.0f} req/s, p50 {k['p50_ms']:.1f} ms",
-            "", None)  # fmt: skip
-        row("2. gate / healthz throughput", f"{g['ratio']:.2f}", ">= 0.5", g["ratio"] >= 0.5)
-        row("2. gate p99", f"{k['p99_ms']:.1f} ms", "< 50 ms", k["p99_ms"] < 50)
-        row("2. gate errors", f"{k['errors']}", "0", k["errors"] == 0)
+        row("2. gate, known device", f"{k['rps']:,.0f} req/s, p50 {k['p50_ms']:.1f} ms,"
+            f" p99 {k['p99_ms']:.1f} ms", "", None)  # fmt: skip
+        if "auth" in g:
+            a = g["auth"]
+            row("2. /eas/auth, known device", f"{a['rps']:,.0f} req/s, p50 {a['p50_ms']:.1f} ms,"
+                f" p99 {a['p99_ms']:.1f} ms", "", None)  # fmt: skip
         row("2. gate, new devices", f"{n['rps']:,.0f} req/s, p50 {n['p50_ms']:.1f} ms, "
-            f"p99 {n['p99_ms']:.1f} ms, {n['errors']} errors", "(report)", None)  # fmt: skip
+            f"p99 {n['p99_ms']:.1f} ms, {n['errors']} errors", "", None)  # fmt: skip
+        if "auth" in g:  # issue 19's goals
+            for what, measured, target, met in bench_gate.goals(g):
+                row(f"19. {what}", measured, target, met)
+        else:  # a results file from before issue 19
+            row("2. gate / healthz throughput", f"{g['ratio']:.2f}", ">= 0.5", g["ratio"] >= 0.5)
+            row("2. gate p99", f"{k['p99_ms']:.1f} ms", "< 50 ms", k["p99_ms"] < 50)
+            row("2. gate errors", f"{k['errors']}", "0", k["errors"] == 0)
     if "quarantine" in by_bench:
         q = by_bench["quarantine"]
         counts = {p["queries"] for p in q["pages"].values() if p["target"]}
@@ -147,9 +156,10 @@ def summary(results: Path) -> None:
         row(f"{what}, no change", f"{d['no_change_s']:.1f} s", "< 15 s", d["no_change_s"] < 15)
     width = max(len(r[0]) for r in rows)
     measured = max(len(r[1]) for r in rows)
-    print(f"\n{'figure':<{width}}  {'measured':<{measured}}  {'target':<12}  met")
+    target_width = max(12, *(len(r[2]) for r in rows))
+    print(f"\n{'figure':<{width}}  {'measured':<{measured}}  {'target':<{target_width}}  met")
     for what, value, target, met in rows:
-        print(f"{what:<{width}}  {value:<{measured}}  {target:<12}  {met}")
+        print(f"{what:<{width}}  {value:<{measured}}  {target:<{target_width}}  {met}")
     print(f"\nresults: {results.relative_to(common.REPO)}")
 
 

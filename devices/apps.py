@@ -13,3 +13,7 @@ class DevicesConfig(AppConfig):
         from .preferences import on_sign_in
 
         user_logged_in.connect(on_sign_in, dispatch_uid="ecp-preferences")
+
+        from .gate import decisions
+
+        decisions.connect_saves()

@@ -6,6 +6,7 @@ Actor to the actions they call.
 
 from dataclasses import dataclass
 
+from .gate import decisions
 from .models import AuditEvent, AuditSource
 
 
@@ -42,6 +43,8 @@ def record(
     after=None,
     message: str = "",
 ) -> AuditEvent:
+    # Whatever is audited may change a gate decision: cached ones go (decisions.py).
+    decisions.audited(action, actor.source)
     if obj is not None:
         object_type = object_type or type(obj).__name__
         object_id = object_id or str(obj.pk)

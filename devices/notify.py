@@ -67,12 +67,13 @@ def reporting_not_mine():
         _reporting_not_mine.reset(token)
 
 
-def state_changed(transitions) -> None:
-    """Queue the mails a batch of transitions calls for (same transaction)."""
+def state_changed(transitions, org: OrgSettings | None = None) -> None:
+    """Queue the mails a batch of transitions calls for (same transaction); `org`: the
+    organisation's settings when the caller has just read them."""
     moved = [t for t in transitions if t.from_state != t.to_state and t.change_id]
     if not moved:
         return
-    org = OrgSettings.load()
+    org = org or OrgSettings.load()
     # Only these can call for a mail (mails_for decides which do): a rule releasing
     # 100,000 devices must not load them all to find that none does.
     moved = [

@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "devices.metrics.GateMetricsMiddleware",  # first: it times the whole stack for the gate
     # Before any get_host() (the metrics middleware above reads only the path).
     "devices.gate.hosts.RejectedHostIsAConfigurationError",
+    # The gate's paths skip what only the panel needs (sessions, CSRF, auth, messages, axes).
+    "devices.gate.shortcut.GateShortcut",
     "django.middleware.security.SecurityMiddleware",
     "ecp.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -307,6 +309,9 @@ ECP_METRICS_TOKEN = envstr("ECP_METRICS_TOKEN", "")
 # The gate fails closed when PostgreSQL is down (503). Opt in (seconds > 0) to let devices
 # it allowed within that time keep syncing during an outage (devices/gate/outage.py).
 ECP_GATE_OUTAGE_CACHE_SECONDS = envint("ECP_GATE_OUTAGE_CACHE_SECONDS", 0)
+# A known device's answer is kept this many seconds in each worker (0: off); every
+# audited change ends it sooner (devices/gate/decisions.py). A Block takes effect within it.
+ECP_DECISION_CACHE_SECONDS = envint("ECP_DECISION_CACHE_SECONDS", 5)
 # The notice mailbox of quarantined phones (devices/gate/notice.py): how long a Ping
 # or a waiting Sync is held, and how often the partnership's state is looked at then.
 ECP_NOTICE_HOLD_SECONDS = envint("ECP_NOTICE_HOLD_SECONDS", 90)

@@ -76,3 +76,20 @@ def _plain_static_storage(settings):
 @pytest.fixture
 def cli_actor():
     return Actor(source=AuditSource.CLI)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_decision_cache():
+    """No test sees a decision another test's gate requests left in this process."""
+    from devices.gate import decisions
+
+    decisions.reset()
+    yield
+    decisions.reset()
+
+
+@pytest.fixture
+def uncached_gate(settings):
+    """The gate without its decision cache (devices/gate/decisions.py): for tests of what
+    an uncached request does (its one query, a dropped connection, a fresh check)."""
+    settings.ECP_DECISION_CACHE_SECONDS = 0

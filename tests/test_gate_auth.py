@@ -248,6 +248,7 @@ def test_a_changed_password_drops_the_cached_entry(alice, verify_calls):
     assert eas(auth=basic("alice", "new-secret")).status_code == 200
 
 
+@pytest.mark.usefixtures("uncached_gate")  # the uncached path: decisions.py
 def test_a_deactivated_login_drops_the_cached_entry(alice):
     assert eas().status_code == 200
     get_user_model().objects.filter(username="alice").update(is_active=False)
@@ -261,6 +262,7 @@ def test_the_cache_holds_no_password(alice):
     assert base64.b64encode(b"alice:alice-secret").decode() not in stored
 
 
+@pytest.mark.usefixtures("uncached_gate")  # the uncached path: decisions.py
 def test_a_cache_outage_degrades_to_a_fresh_check(alice, verify_calls):
     with mock.patch.object(credentials, "cache") as broken:
         broken.get.side_effect = ConnectionError("redis down")

@@ -116,6 +116,7 @@ def _sync(client):
     )
 
 
+@pytest.mark.usefixtures("uncached_gate")  # the uncached path: decisions.py
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_the_database_dropped_is_replaced_without_failing_the_request():
     """No SELECT 1 before each request (CONN_HEALTH_CHECKS): the gate finds a

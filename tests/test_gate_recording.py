@@ -286,6 +286,7 @@ def test_discovery_window_end_is_noticed_by_auth_request_too(alice):
 # --- last seen ----------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("uncached_gate")  # the uncached path: decisions.py
 def test_last_seen_is_written_at_most_once_a_minute(alice, django_assert_num_queries):
     eas()
     device = MobileDevice.objects.get()
@@ -310,6 +311,7 @@ def test_last_seen_is_written_at_most_once_a_minute(alice, django_assert_num_que
     assert gate_events() == ["device.create"]  # seeing a device again is not audited
 
 
+@pytest.mark.usefixtures("uncached_gate")  # the uncached path: decisions.py
 def test_last_seen_moves_when_the_row_is_older_than_a_minute(alice):
     eas()
     an_hour_ago = timezone.now() - timedelta(hours=1)
@@ -332,6 +334,7 @@ def test_a_changed_user_agent_is_recorded_and_audited(alice):
 # --- the hot path -------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("uncached_gate")  # the uncached path: decisions.py
 @pytest.mark.parametrize("state", ["Allow", "Quarantine", "Block"])
 def test_a_known_device_with_cached_credentials_costs_one_query(
     alice, state, django_assert_num_queries

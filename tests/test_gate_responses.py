@@ -320,6 +320,7 @@ def test_database_unavailable_is_503_on_every_endpoint(alice, target):
     assert recorded() == NOTHING
 
 
+@pytest.mark.usefixtures("uncached_gate")  # the uncached path: decisions.py
 def test_database_unavailable_for_a_known_device_is_503(alice):
     assert eas(plain()).status_code == 200
     with mock.patch("devices.gate.lookup._fetch", side_effect=OperationalError("gone")):

@@ -255,6 +255,7 @@ def test_other_paths_are_not_counted(alice):
     assert gate == {k: v for k, v in before.items() if k[0].startswith("ecp_gate_")}
 
 
+@pytest.mark.usefixtures("uncached_gate")  # the uncached path: decisions.py
 def test_counting_adds_no_query_to_a_known_device(alice, django_assert_num_queries):
     sync()
     with django_assert_num_queries(1):  # login, mailbox and device in one, as without metrics

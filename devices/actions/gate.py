@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .. import hostile
@@ -13,7 +13,7 @@ from ..evaluation import current_rules
 from ..languages import language_code
 from ..models import DeviceClass, Mailbox, MobileDevice, OrgSettings
 from .base import AuditAfter, lock
-from .reevaluation import reevaluate
+from .reevaluation import reevaluate_device
 
 # DeviceInformation key (devices.eas) -> MobileDevice field
 DEVICE_INFORMATION_FIELDS = {
@@ -83,7 +83,15 @@ def _touch_device_class(device_type: str, device_model: str, now, *, may_add: bo
     (ECP_DEVICE_CLASS_MAX) and the device is not flapping: a device can invent
     a model string per request."""
     known = DeviceClass.objects.filter(device_type=device_type, device_model=device_model)
-    if known.update(last_seen=now) or not may_add:
+    touched = known
+    if connection.features.has_select_for_update_skip_locked:
+        # A burst of first contacts of one model all touch its row: whoever finds it
+        # locked leaves it to the transaction holding it (last_seen is approximate),
+        # instead of waiting for that transaction to commit.
+        touched = DeviceClass.objects.filter(
+            pk__in=known.select_for_update(skip_locked=True).values("pk")
+        )
+    if touched.update(last_seen=now) or not may_add or known.exists():
         return
     if DeviceClass.objects.count() >= settings.ECP_DEVICE_CLASS_MAX:
         return
@@ -139,6 +147,9 @@ def record_contact(
     now = timezone.now()
     key = contact.device_id.lower()
     created = False
+    # A new partnership is written with its details at once (one statement, not an
+    # INSERT and an UPDATE), and, being ours alone until we commit, is not read again.
+    details = contact_changes(MobileDevice(device_id=contact.device_id), contact)
     try:
         with transaction.atomic():
             device = MobileDevice.objects.create(
@@ -147,19 +158,20 @@ def record_contact(
                 first_seen=now,
                 last_seen=now,
                 state_changed_at=now,
+                **details,
             )
             created = True
-    except IntegrityError:
-        pass
-    device = (
-        lock(MobileDevice.objects.filter(mailbox=mailbox, device_key=key))
-        .select_related("mailbox")
-        .get()
-    )
-    changes = contact_changes(device, contact)
-    if changes:
+    except IntegrityError:  # the same device's other first request was first
+        device = (
+            lock(MobileDevice.objects.filter(mailbox=mailbox, device_key=key))
+            .select_related("mailbox")
+            .get()
+        )
+    changes = details if created else contact_changes(device, contact)
+    if changes and not created:
         for name, value in changes.items():
             setattr(device, name, value)
+        device.last_seen = now
         MobileDevice.objects.filter(pk=device.pk).update(last_seen=now, **changes)
     if "device_os_language" in changes:
         _note_device_language(mailbox, changes["device_os_language"])
@@ -199,14 +211,14 @@ def record_contact(
         after=after,
     )
     org = OrgSettings.load()
-    reevaluate(
-        MobileDevice.objects.filter(pk=device.pk),
+    # One locked device: decided in Python by the engine, not by the set-based plan.
+    reevaluate_device(
+        device,
         audit,
         rules=current_rules(org.rules_version),
         org=org,
         tighten_only=tighten_only,
     )
-    device.refresh_from_db()
     return device
 
 
@@ -227,4 +239,5 @@ def touch_last_seen(device: MobileDevice, *, every_seconds: int = 60) -> bool:
     MobileDevice.objects.filter(
         pk=device.pk, last_seen__lt=now - timedelta(seconds=every_seconds)
     ).update(last_seen=now)
+    device.last_seen = now  # a cached device (devices.gate.decisions) writes once a minute too
     return True

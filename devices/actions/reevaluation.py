@@ -17,8 +17,17 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import access, bulk, notify, progress
-from ..evaluation import Plan, load_rules, org_facts, plan
-from ..models import AccessState, DeviceStateChange, MobileDevice, OrgSettings
+from ..evaluation import Plan, device_facts, load_rules, org_facts, plan
+from ..models import (
+    AccessPolicy,
+    AccessState,
+    DeviceIdList,
+    DeviceStateChange,
+    MailboxDeviceId,
+    MobileDevice,
+    OrgDeviceId,
+    OrgSettings,
+)
 from .base import EventSource, Transition, lock
 
 # Blocked is the most restrictive state; Unknown only precedes the first decision.
@@ -112,6 +121,100 @@ def reevaluate(
         progress.step(total + 2 * done, 3 * total)
     if transitions:
         notify.state_changed(transitions)
+    return transitions
+
+
+def reevaluate_device(
+    device: MobileDevice,
+    event: EventSource,
+    *,
+    rules: access.RuleSet,
+    org: OrgSettings,
+    tighten_only: bool = False,
+) -> list[Transition]:
+    """reevaluate() for one device the caller has locked (the gate's record_contact).
+
+    The same decision as plan() gives the device's profile, by the same engine:
+    its mailbox's list entry and the organisation's for its DeviceId only (not
+    the whole lists), then the same audit event, history row, state columns and
+    notifications, without the set-based statements a rule change needs (a first
+    contact made 18 of them: docs/PERFORMANCE.md, issue 19). `device` is updated
+    in place; its mailbox must be loaded.
+    """
+    now = timezone.now()
+    mailbox = device.mailbox
+    key = device.device_key
+    listed = (
+        MailboxDeviceId.objects.filter(mailbox_id=mailbox.pk, device_key=key)
+        .values_list("list", flat=True)
+        .first()
+    )
+    on_org_list = not listed and OrgDeviceId.objects.filter(device_key=key).exists()
+    policy_level = None
+    if mailbox.access_policy_id is not None:
+        policy_level = (
+            AccessPolicy.objects.filter(pk=mailbox.access_policy_id)
+            .values_list("default_access_level", flat=True)
+            .first()
+        )
+    ids = frozenset({key})
+    facts = org_facts(org, allowed_ids=ids if on_org_list else frozenset())
+    decision = access.decide(
+        access.MailboxFacts(
+            activesync_enabled=mailbox.activesync_enabled,
+            account_disabled=mailbox.directory_disabled,
+            allowed_ids=ids if listed == DeviceIdList.ALLOWED else frozenset(),
+            blocked_ids=ids if listed == DeviceIdList.BLOCKED else frozenset(),
+            policy_id=mailbox.access_policy_id,
+            policy_level=policy_level,
+        ),
+        device_facts(device),
+        rules,
+        facts,
+        now,
+    )
+    state, reason = device.access_state, device.access_state_reason
+    held = (state, reason, device.access_rule_id, device.access_policy_id) == (
+        decision.state,
+        decision.reason,
+        decision.rule_id,
+        decision.policy_id,
+    )
+    loosens = RESTRICTIVENESS[decision.state] < RESTRICTIVENESS[state]
+    moves = not held and not (tighten_only and loosens)
+    if callable(event):
+        counts = (
+            Counter({(state, decision.state): 1}) if moves and state != decision.state else None
+        )
+        event = event(describe_changes(counts) if counts else "")
+    if not moves:
+        return []
+    change = DeviceStateChange.objects.create(
+        device_id=device.pk,
+        device_repr=f"{device.device_id} ({mailbox.alias})",
+        time=now,
+        from_state=state,
+        from_reason=reason,
+        to_state=decision.state,
+        to_reason=decision.reason,
+        rule_id=decision.rule_id,
+        event_id=getattr(event, "pk", None),
+    )
+    fields = {
+        "access_state": decision.state,
+        "access_state_reason": decision.reason,
+        "access_rule_id": decision.rule_id,
+        "access_policy_id": decision.policy_id,
+    }
+    if state != decision.state:
+        fields["state_changed_at"] = now
+    MobileDevice.objects.filter(pk=device.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(device, name, value)
+    transitions = [
+        Transition(device.pk, state, decision.state, decision.reason, decision.rule_id, change.pk)
+    ]
+    notify.state_changed(transitions, org)
     return transitions
 
 

@@ -182,6 +182,11 @@ def _recall(pair_key: str) -> dict | None:
     return cached
 
 
+def credential_key(login: str, password: str) -> str:
+    """The cache key of a (login, password) pair: an HMAC, never the password."""
+    return "gate:cred:" + _mac("cred", login, password)
+
+
 def check(request, login: str, password: str, device_key: str = "") -> lookup.Found:
     """The active user these credentials belong to, with its mailbox and that
     mailbox's partnership `device_key` (lower-cased DeviceId; lookup.load).
@@ -191,7 +196,7 @@ def check(request, login: str, password: str, device_key: str = "") -> lookup.Fo
     the cache; with it cached this is one query and no network call.
     """
     client = client_ip(request)
-    pair_key = "gate:cred:" + _mac("cred", login, password)
+    pair_key = credential_key(login, password)
     cached = _recall(pair_key)
     if cached:
         found = lookup.load(cached["uid"], device_key)

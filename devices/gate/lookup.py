@@ -11,6 +11,7 @@ converters, as the ORM itself does. A dropped connection is found by using it
 and replaced once. bench/bench_gate.py measures what it buys (docs/PERFORMANCE.md).
 """
 
+import select
 from dataclasses import dataclass
 from functools import cache
 
@@ -184,3 +185,29 @@ def load(user_id: int, device_key: str) -> Found | None:
         if device is not None:
             MobileDevice.mailbox.field.set_cached_value(device, mailbox)
     return Found(user, device)
+
+
+def connection_looks_alive() -> bool:
+    """Whether this thread's database connection is open and has nothing unasked to say.
+
+    No round trip: an idle connection we never LISTEN on receives nothing unless
+    the server is going away (a restart or a stop sends a FATAL and closes it; a
+    crashed server's socket reads as closed). The decision cache (decisions.py)
+    answers only while this holds, so that a database outage is still a 503 at
+    once (docs/RELIABILITY.md); a partition that sends nothing is bounded by the
+    cache's TTL. Without a connection (none yet, or closed after an error) it is
+    False: the request asks the database, as an uncached one does.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    raw = db.connection
+    if raw is None:
+        return False
+    if db.vendor != "postgresql":
+        return True  # the embedded SQLite is a file, not a server that can go away
+    if raw.closed or raw.broken:
+        return False
+    try:
+        readable, _, _ = select.select([raw.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable

@@ -32,7 +32,8 @@ from devices.eas import COMMANDS, MAX_BODY, EASParseError, extract_device_inform
 from devices.eas.useragent import model_from_user_agent
 from devices.models import AccessState, AuditSource, MobileDevice, OrgSettings, without_domain
 
-from . import answers, credentials, outage
+from . import answers, credentials, decisions, lookup, outage
+from .lookup import Found
 
 PROTOCOL_VERSIONS = "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
 PROTOCOL_COMMANDS = ",".join(sorted(COMMANDS))
@@ -181,15 +182,22 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
         return Answer(401, detail=str(exc))
     if header is None:
         return Answer(401, detail="credentials required")
-    try:
-        found = credentials.check(request, *header, device_key=parsed.device_id.lower())
-    except credentials.Throttled as exc:
-        return Answer(throttle_status, detail=str(exc))
-    except credentials.BadCredentials as exc:
-        return Answer(401, detail=str(exc))
-    except credentials.DirectoryUnavailable as exc:
-        # Never 401: the password may well be right. Fail closed, and say why.
-        return Answer(503, detail=str(exc))
+    device_key = parsed.device_id.lower()
+    # A known device's last answer, kept a few seconds in this process (decisions.py).
+    read_at = decisions.clock()
+    cache_key = (credentials.credential_key(*header), device_key)
+    # Only while the database connection looks alive: an outage is a 503 at once.
+    found = cached = decisions.recall(cache_key) if lookup.connection_looks_alive() else None
+    if found is None:
+        try:
+            found = credentials.check(request, *header, device_key=device_key)
+        except credentials.Throttled as exc:
+            return Answer(throttle_status, detail=str(exc))
+        except credentials.BadCredentials as exc:
+            return Answer(401, detail=str(exc))
+        except credentials.DirectoryUnavailable as exc:
+            # Never 401: the password may well be right. Fail closed, and say why.
+            return Answer(503, detail=str(exc))
     user = found.user
     if not _owns(user, parsed.user):
         return Answer(
@@ -229,8 +237,14 @@ def decide_request(request, raw_query: str, *, read_body: bool, throttle_status:
             request_id=_request_id(request),
         )
         device = actions.record_contact(actor, mailbox, contact, redecide=redecide)
+        if cached is None:
+            decisions.remember(cache_key, Found(user, device), read_at)
+        else:  # the cached login was read earlier: the next request checks it afresh
+            decisions.forget(cache_key)
     else:
         actions.touch_last_seen(device)
+        if cached is None:
+            decisions.remember(cache_key, found, read_at)
     outage.note(*header, parsed, device.access_state, device.access_state_reason)
     answers.note_contact(parsed.command, device)
     answer = _verdict(device, parsed.command)
