@@ -8,6 +8,8 @@ saving), so no page pays a query for it. The gate's paths skip all of this: they
 render no page.
 """
 
+from urllib.parse import unquote
+
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
@@ -55,7 +57,9 @@ def preferences_of(request) -> dict | None:
 
 
 def browser_time_zone(request) -> str:
-    return valid_time_zone(request.COOKIES.get(settings.ECP_TIME_ZONE_COOKIE, ""))
+    # static/js/timezone.js writes the zone URL-encoded (Asia%2FTokyo); Django hands
+    # cookies over as they came.
+    return valid_time_zone(unquote(request.COOKIES.get(settings.ECP_TIME_ZONE_COOKIE, "")))
 
 
 def chosen(request) -> tuple[str, str]:
