@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from .. import actions
@@ -58,13 +59,16 @@ def undo(request):
     try:
         offer = signing.loads(request.POST.get("token", ""), salt=SALT, max_age=UNDO_SECONDS)
     except signing.SignatureExpired:
-        messages.error(request, f"Too late to undo: undo is offered for {UNDO_SECONDS} seconds.")
+        messages.error(
+            request,
+            gettext("Too late to undo: undo is offered for %(n)s seconds.") % {"n": UNDO_SECONDS},
+        )
         return redirect(back)
     except signing.BadSignature:
-        messages.error(request, "Nothing to undo.")
+        messages.error(request, gettext("Nothing to undo."))
         return redirect(back)
     if offer.get("u") != request.user.pk:
-        messages.error(request, "Nothing to undo: that was not your change.")
+        messages.error(request, gettext("Nothing to undo: that was not your change."))
         return redirect(back)
     actor = actor_for(request)
     moves, failed, undone = Counter(), [], []
@@ -87,5 +91,7 @@ def undo(request):
         outcome = actions.describe_changes(moves) if moves else "no device changes state"
         messages.success(request, f"Undid the {what} of {plural(len(undone))}: {outcome}.")
     if failed:
-        messages.error(request, f"Could not undo: {'; '.join(failed)}")
+        messages.error(
+            request, gettext("Could not undo: %(problems)s") % {"problems": "; ".join(failed)}
+        )
     return redirect(back)
