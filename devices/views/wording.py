@@ -3,7 +3,7 @@
 from collections import Counter
 
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 
 from .. import access
 from ..models import AccessReason, AccessState, AuditSource
@@ -14,6 +14,16 @@ _STATE_WORDS = {
     AccessState.QUARANTINED: "quarantined",
     AccessState.DEVICE_DISCOVERY: "in device discovery",
     AccessState.UNKNOWN: "undecided",
+}
+
+
+# The same words translated, for the sentences that are translated whole.
+_STATE_WORDS_T = {
+    AccessState.ALLOWED: pgettext_lazy("access state", "allowed"),
+    AccessState.BLOCKED: pgettext_lazy("access state", "blocked"),
+    AccessState.QUARANTINED: pgettext_lazy("access state", "quarantined"),
+    AccessState.DEVICE_DISCOVERY: pgettext_lazy("access state", "in device discovery"),
+    AccessState.UNKNOWN: pgettext_lazy("access state", "undecided"),
 }
 
 
@@ -180,9 +190,13 @@ def change_words(event) -> str:
 
 def state_change_words(before: str, after: str) -> str:
     """'was quarantined, now allowed' for a message, never 'Quarantined -> Allowed'."""
+    words = {
+        "before": _STATE_WORDS_T.get(before, before),
+        "after": _STATE_WORDS_T.get(after, after),
+    }
     if before == after:
-        return f"still {_STATE_WORDS.get(after, after)}"
-    return f"was {_STATE_WORDS.get(before, before)}, now {_STATE_WORDS.get(after, after)}"
+        return gettext("still %(after)s") % words
+    return gettext("was %(before)s, now %(after)s") % words
 
 
 # Sources where a person acted; the gate and the system decide by rules and defaults.
