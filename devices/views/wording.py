@@ -18,7 +18,7 @@ _STATE_WORDS = {
 
 
 # The same words translated, for the sentences that are translated whole.
-_STATE_WORDS_T = {
+_STATE_WORDS_T = STATE_WORDS = {
     AccessState.ALLOWED: pgettext_lazy("access state", "allowed"),
     AccessState.BLOCKED: pgettext_lazy("access state", "blocked"),
     AccessState.QUARANTINED: pgettext_lazy("access state", "quarantined"),
