@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from .actions import MAX_DEVICE_ID, ActionError, clean_query_string
 from .filters import DeviceFilterSet
@@ -676,24 +676,31 @@ class ImportForm(forms.Form):
     """The import page: which export, the file, and --approve for devices."""
 
     kind = forms.ChoiceField(
-        label="What the file holds",
+        label=gettext_lazy("What the file holds"),
         choices=[
-            ("mailboxes", "Mailboxes: Get-CASMailbox | Export-Csv"),
-            ("devices", "Devices: Get-MobileDevice | Export-Csv (import the mailboxes first)"),
+            ("mailboxes", gettext_lazy("Mailboxes: Get-CASMailbox | Export-Csv")),
+            (
+                "devices",
+                gettext_lazy("Devices: Get-MobileDevice | Export-Csv (import the mailboxes first)"),
+            ),
         ],
         widget=forms.RadioSelect,
         initial="mailboxes",
     )
     file = forms.FileField(
-        label="CSV file",
-        help_text="UTF-8, UTF-16 or Windows-1252; ',' or ';' between fields; a first "
-        "'#TYPE' line is skipped. Nothing is written until you start the import.",
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
+            "UTF-8, UTF-16 or Windows-1252; ',' or ';' between fields; a first "
+            "'#TYPE' line is skipped. Nothing is written until you start the import."
+        ),
     )
     approve = forms.BooleanField(
-        label="Approve the imported devices",
+        label=gettext_lazy("Approve the imported devices"),
         required=False,
-        help_text="Devices only: put every device but a blocked one on its mailbox's allowed "
-        "list, so that today's phones keep syncing when quarantine is switched on.",
+        help_text=gettext_lazy(
+            "Devices only: put every device but a blocked one on its mailbox's allowed "
+            "list, so that today's phones keep syncing when quarantine is switched on."
+        ),
     )
 
     def clean_file(self):
@@ -702,11 +709,16 @@ class ImportForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_IMPORT_BYTES:
             raise ValidationError(
-                f"The file has {upload.size:,} bytes; the page reads at most "
-                f"{MAX_IMPORT_BYTES:,} (use eas import-mailboxes or import-devices)."
+                gettext(
+                    "The file has %(size)s bytes; the page reads at most "
+                    "%(max)s (use eas import-mailboxes or import-devices)."
+                )
+                % {"size": f"{upload.size:,}", "max": f"{MAX_IMPORT_BYTES:,}"}
             )
         try:
             self.rows = read_rows(upload.read())
         except CsvError as exc:
-            raise ValidationError(f"{upload.name} cannot be read: {exc}") from None
+            raise ValidationError(
+                gettext("%(file)s cannot be read: %(error)s") % {"file": upload.name, "error": exc}
+            ) from None
         return upload

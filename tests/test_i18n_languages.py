@@ -213,9 +213,9 @@ def test_the_german_user_mail(alice):
     assert "  Grund:          die Standardzugriffsebene der Organisation" in text
     assert "Ein Hinweis Ihrer IT-Abteilung:\n\nFragen? Helpdesk: 555-0100." in text
     assert "Ihre Geräte und ihr Status: https://ecp.example.org/my/devices/" in text
-    assert "Wenn Sie dieses Gerät nicht eingerichtet haben, informieren Sie Ihre IT-Abteilung." in (
-        text
-    )
+    # With the "Was this you?" links (wt1), they replace the "tell your IT department" line.
+    assert "Waren Sie das?\n\nJa, das ist mein neues Telefon:\n" in text
+    assert "Nein, das war ich nicht (das Gerät wird sofort blockiert;" in text
     for english in ("Hello", "quarantine:", "Model:", "A word from", "Your devices"):
         assert english not in text
     assert '<html lang="de">' in html

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from .. import actions
@@ -25,7 +26,7 @@ from ..permissions import (
 from ..replacements import mark_replacements
 from ..web import actor_for, safe_next, warn_about_page_size
 from .undo import offer_undo
-from .wording import decided_by, device_label, explain, plural, state_change_words
+from .wording import STATE_WORDS, decided_by, device_label, explain, plural, state_change_words
 
 QUARANTINE_URL = "/devices/quarantine/"
 DEVICES_URL = "/devices/"
@@ -151,26 +152,45 @@ def _outcome(result, device) -> str:
     for t in result.transitions:
         if t.device_pk == device.pk:
             if t.from_state == t.to_state:
-                return f"still {t.to_state.lower()}, now by the mailbox's own list"
+                return gettext("still %(state)s, now by the mailbox's own list") % {
+                    "state": _state_word(t.to_state)
+                }
             return state_change_words(t.from_state, t.to_state)
     after = result.obj.access_state if result.obj is not None else device.access_state
-    return f"no change, already {after.lower()}"
+    return gettext("no change, already %(state)s") % {"state": _state_word(after)}
+
+
+def _state_word(state: str) -> str:
+    """'allowed', 'blocked', 'quarantined' in the page's language (else the state, lowered)."""
+    return STATE_WORDS.get(state, state.lower()) if state in _FINAL else state.lower()
+
+
+_FINAL = (AccessState.ALLOWED, AccessState.BLOCKED, AccessState.QUARANTINED)
 
 
 def _set_access(request, pk, verb: str):
     device = get_device_for_user(request, pk, change=True)
     action = actions.allow_device if verb == "allow" else actions.block_device
-    past = "Allowed" if verb == "allow" else "Blocked"
     previous = actions.list_of(device.mailbox, device.device_id)
     try:
         result = action(actor_for(request), device.mailbox, device.device_id)
     except actions.ActionError as e:
-        messages.error(request, f"Could not {verb} {device_label(device)}: {e}")
+        if verb == "allow":
+            text = gettext("Could not allow %(device)s: %(error)s")
+        else:
+            text = gettext("Could not block %(device)s: %(error)s")
+        messages.error(request, text % {"device": device_label(device), "error": e})
     else:
-        messages.success(
-            request,
-            f"{past} {device_label(device)} for {device.mailbox.alias}: {_outcome(result, device)}",
-        )
+        if verb == "allow":
+            text = gettext("Allowed %(device)s for %(user)s: %(outcome)s")
+        else:
+            text = gettext("Blocked %(device)s for %(user)s: %(outcome)s")
+        words = {
+            "device": device_label(device),
+            "user": device.mailbox.alias,
+            "outcome": _outcome(result, device),
+        }
+        messages.success(request, text % words)
         offer_undo(request, [(device, previous)], verb)
     return redirect(safe_next(request, device_url(device)))
 

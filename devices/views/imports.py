@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import actions
@@ -20,7 +21,7 @@ from ..web import actor_for
 from .jobs import elapsed_words
 from .wording import describe_counts, plural, sentence
 
-IMPORT_READ_ONLY = "Only Organization Management can import mailboxes and devices."
+IMPORT_READ_ONLY = gettext_lazy("Only Organization Management can import mailboxes and devices.")
 SHOWN_LINES = 500
 
 

@@ -132,13 +132,13 @@ def _change_mailbox(request, mailbox):
         get_mailbox_for_user(request, mailbox.pk, toggle=True)
         form = ActiveSyncForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Choose On or Off for ActiveSync.")
+            messages.error(request, _("Choose On or Off for ActiveSync."))
             return redirect(here)
         enabled = form.cleaned_data["activesync_enabled"]
         try:
             result = actions.set_mailbox(actor, mailbox, activesync_enabled=enabled)
         except actions.ActionError as e:
-            messages.error(request, f"Nothing was changed: {e}")
+            messages.error(request, _("Nothing was changed: %(error)s") % {"error": e})
         else:
             messages.success(
                 request,
@@ -158,7 +158,7 @@ def _change_mailbox(request, mailbox):
             messages.success(request, result.event.message)
         return redirect(here)
     if op not in ("add", "remove"):
-        messages.error(request, "Unknown change; nothing was changed.")
+        messages.error(request, _("Unknown change; nothing was changed."))
         return redirect(here)
     form = MailboxDeviceIdForm(request.POST, auto_id="add-%s" if op == "add" else "remove-%s")
     failed = {"add_form": form} if op == "add" else {"list_form": form}

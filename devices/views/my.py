@@ -7,6 +7,7 @@ approve a quarantined device here; the admins are told by mail.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from .. import actions
@@ -63,11 +64,17 @@ def approve(request, pk):
     try:
         actions.self_approve(actor_for(request, source=AuditSource.SELF_SERVICE), device)
     except actions.ActionError as e:
-        messages.error(request, f"{label} was not approved: {e}")
+        messages.error(
+            request,
+            gettext("%(device)s was not approved: %(error)s") % {"device": label, "error": e},
+        )
     else:
         messages.success(
             request,
-            f"You approved {label}. It can sync your mail now; your IT administrators "
-            "have been told.",
+            gettext(
+                "You approved %(device)s. It can sync your mail now; your IT administrators "
+                "have been told."
+            )
+            % {"device": label},
         )
     return redirect(f"{MY_DEVICES_URL}#device-{device.pk}")

@@ -12,6 +12,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import actions
@@ -135,7 +136,7 @@ def org_settings(request):
         if before[name] != after[name]
     ]
     if not changed:
-        messages.info(request, "Nothing to save: the settings were already like this.")
+        messages.info(request, gettext("Nothing to save: the settings were already like this."))
         return redirect(SETTINGS_URL)
     text = f"Organisation settings saved ({', '.join(changed)} changed)."
     if grandfathered is not None:
@@ -180,10 +181,12 @@ def grandfather(request):
     try:
         result = actions.grandfather_devices(actor_for(request))
     except actions.ActionError as e:
-        messages.error(request, f"Nothing was grandfathered: {e}")
+        messages.error(request, gettext("Nothing was grandfathered: %(error)s") % {"error": e})
     else:
         if result.count:
             messages.success(request, _grandfathered(result))
         else:
-            messages.info(request, "No device is allowed by the default: nothing to grandfather.")
+            messages.info(
+                request, gettext("No device is allowed by the default: nothing to grandfather.")
+            )
     return redirect(SETTINGS_URL)

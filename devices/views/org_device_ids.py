@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from .. import actions
@@ -88,7 +89,7 @@ def org_device_id_remove(request, pk):
     try:
         result = actions.remove_org_device_id(actor_for(request), device_id)
     except actions.ActionError as e:
-        messages.error(request, f"Nothing was removed: {e}")
+        messages.error(request, gettext("Nothing was removed: %(error)s") % {"error": e})
     else:
         messages.success(
             request,

@@ -13,6 +13,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 
 from .. import actions
 from ..forms import PolicyForm
@@ -162,7 +163,11 @@ def policy_delete(request, pk):
         try:
             result = actions.delete_policy(actor_for(request), policy)
         except actions.ActionError as e:
-            messages.error(request, f"Could not delete the access policy {name}: {e}")
+            messages.error(
+                request,
+                gettext("Could not delete the access policy %(name)s: %(error)s")
+                % {"name": name, "error": e},
+            )
         else:
             messages.success(request, f"Deleted the access policy {name}: {moved(result)}.")
         return redirect(POLICIES_URL)

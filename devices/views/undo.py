@@ -13,12 +13,13 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from .. import actions
 from ..permissions import get_device_for_user
 from ..web import actor_for, safe_next
-from .wording import device_label, plural, state_change_words
+from .wording import device_label, state_change_words
 
 UNDO_SECONDS = 60
 SALT = "ecp.undo"
@@ -33,10 +34,16 @@ def offer_undo(request, changed: list[tuple], verb: str) -> None:
         {"d": {str(d.pk): previous for d, previous in changed}, "u": request.user.pk, "v": verb},
         salt=SALT,
     )
-    what = device_label(changed[0][0]) if len(changed) == 1 else plural(len(changed))
+    n = len(changed)
+    what = (
+        device_label(changed[0][0])
+        if n == 1
+        else ngettext("%(n)s device", "%(n)s devices", n) % {"n": n}
+    )
+    label = gettext("Allow of %(what)s") if verb == "allow" else gettext("Block of %(what)s")
     request.session[SESSION_KEY] = {
         "token": token,
-        "label": f"{'Allow' if verb == 'allow' else 'Block'} of {what}",
+        "label": label % {"what": what},
         "seconds": UNDO_SECONDS,
     }
 
@@ -58,13 +65,16 @@ def undo(request):
     try:
         offer = signing.loads(request.POST.get("token", ""), salt=SALT, max_age=UNDO_SECONDS)
     except signing.SignatureExpired:
-        messages.error(request, f"Too late to undo: undo is offered for {UNDO_SECONDS} seconds.")
+        messages.error(
+            request,
+            gettext("Too late to undo: undo is offered for %(n)s seconds.") % {"n": UNDO_SECONDS},
+        )
         return redirect(back)
     except signing.BadSignature:
-        messages.error(request, "Nothing to undo.")
+        messages.error(request, gettext("Nothing to undo."))
         return redirect(back)
     if offer.get("u") != request.user.pk:
-        messages.error(request, "Nothing to undo: that was not your change.")
+        messages.error(request, gettext("Nothing to undo: that was not your change."))
         return redirect(back)
     actor = actor_for(request)
     moves, failed, undone = Counter(), [], []
@@ -78,14 +88,21 @@ def undo(request):
         undone.append(device)
         for t in result.transitions:
             moves[(t.from_state, t.to_state)] += 1
-    what = "Allow" if offer["v"] == "allow" else "Block"
+    if offer["v"] == "allow":
+        text = gettext("Undid the Allow of %(what)s: %(outcome)s.")
+    else:
+        text = gettext("Undid the Block of %(what)s: %(outcome)s.")
     if len(undone) == 1 and len(offer["d"]) == 1:
         (before, after), *_ = moves or [("", "")]
-        outcome = state_change_words(before, after) if moves else "no change"
-        messages.success(request, f"Undid the {what} of {device_label(undone[0])}: {outcome}.")
+        outcome = state_change_words(before, after) if moves else gettext("no change")
+        messages.success(request, text % {"what": device_label(undone[0]), "outcome": outcome})
     elif undone:
         outcome = actions.describe_changes(moves) if moves else "no device changes state"
-        messages.success(request, f"Undid the {what} of {plural(len(undone))}: {outcome}.")
+        n = len(undone)
+        what = ngettext("%(n)s device", "%(n)s devices", n) % {"n": n}
+        messages.success(request, text % {"what": what, "outcome": outcome})
     if failed:
-        messages.error(request, f"Could not undo: {'; '.join(failed)}")
+        messages.error(
+            request, gettext("Could not undo: %(problems)s") % {"problems": "; ".join(failed)}
+        )
     return redirect(back)

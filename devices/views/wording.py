@@ -3,6 +3,7 @@
 from collections import Counter
 
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 
 from .. import access
 from ..models import AccessReason, AccessState, AuditSource
@@ -13,6 +14,16 @@ _STATE_WORDS = {
     AccessState.QUARANTINED: "quarantined",
     AccessState.DEVICE_DISCOVERY: "in device discovery",
     AccessState.UNKNOWN: "undecided",
+}
+
+
+# The same words translated, for the sentences that are translated whole.
+_STATE_WORDS_T = STATE_WORDS = {
+    AccessState.ALLOWED: pgettext_lazy("access state", "allowed"),
+    AccessState.BLOCKED: pgettext_lazy("access state", "blocked"),
+    AccessState.QUARANTINED: pgettext_lazy("access state", "quarantined"),
+    AccessState.DEVICE_DISCOVERY: pgettext_lazy("access state", "in device discovery"),
+    AccessState.UNKNOWN: pgettext_lazy("access state", "undecided"),
 }
 
 
@@ -33,7 +44,12 @@ def _version_read(device) -> str:
     if query is None or access.read_version(rule.characteristic, query.family, value) is None:
         return ""
     words = access.OPERATOR_WORDS[query.operator]
-    return f": its {rule.characteristic} '{value}' is {words} {query.version}"
+    return gettext(": its %(characteristic)s '%(value)s' is %(words)s %(version)s") % {
+        "characteristic": rule.characteristic,
+        "value": value,
+        "words": words,
+        "version": query.version,
+    }
 
 
 def explain(device, *, org=None) -> str:
@@ -41,38 +57,65 @@ def explain(device, *, org=None) -> str:
     state, reason = device.access_state, device.access_state_reason
     alias = device.mailbox.alias
     if state == AccessState.UNKNOWN:
-        return "Not decided yet: the device has not synced since it was recorded."
+        return gettext("Not decided yet: the device has not synced since it was recorded.")
     if state == AccessState.DEVICE_DISCOVERY:
-        window = f"{org.discovery_window_minutes} minutes" if org else "a few minutes"
-        return (
+        if org:
+            return gettext(
+                "Waiting for the device to report its model and operating system "
+                "(up to %(n)s minutes) so that the rules can decide."
+            ) % {"n": org.discovery_window_minutes}
+        return gettext(
             "Waiting for the device to report its model and operating system "
-            f"(up to {window}) so that the rules can decide."
+            "(up to a few minutes) so that the rules can decide."
         )
     if reason == AccessReason.POLICY:
-        return f"Blocked because ActiveSync is turned off for the mailbox {alias}."
+        return gettext("Blocked because ActiveSync is turned off for the mailbox %(alias)s.") % {
+            "alias": alias
+        }
     if reason == AccessReason.ACCOUNT_DISABLED:
-        return (
-            f"Blocked because the account of the mailbox {alias} is disabled or was removed"
+        return gettext(
+            "Blocked because the account of the mailbox %(alias)s is disabled or was removed"
             " in the directory."
-        )
+        ) % {"alias": alias}
+    # The state's label: "Allowed", "Blocked", "Quarantined" in English, as before.
+    words = {"state": AccessState(state).label if state in AccessState.values else state}
     if reason == AccessReason.INDIVIDUAL:
-        listed = "allowed" if state == AccessState.ALLOWED else "blocked"
-        return f"{state} because its DeviceId is on the {listed} list of the mailbox {alias}."
+        if state == AccessState.ALLOWED:
+            text = gettext(
+                "%(state)s because its DeviceId is on the allowed list of the mailbox %(alias)s."
+            )
+        else:
+            text = gettext(
+                "%(state)s because its DeviceId is on the blocked list of the mailbox %(alias)s."
+            )
+        return text % {**words, "alias": alias}
     if reason == AccessReason.DEVICE_RULE:
-        if device.access_rule is not None:
-            return f"{state} by {rule_words(device.access_rule)}{_version_read(device)}."
-        return f"{state} by a device access rule that has since been removed."
+        rule = device.access_rule
+        if rule is not None:
+            return gettext(
+                '%(state)s by the rule "%(query)s" on %(characteristic)s (%(level)s)%(version)s.'
+            ) % {
+                **words,
+                "query": rule.query_string,
+                "characteristic": rule.characteristic,
+                "level": rule.access_level,
+                "version": _version_read(device),
+            }
+        return gettext("%(state)s by a device access rule that has since been removed.") % words
     if reason == AccessReason.UPGRADE:
-        return f"{state} while the device's details are brought up to date."
+        return gettext("%(state)s while the device's details are brought up to date.") % words
     if reason == AccessReason.ORG_LIST:
-        return f"{state} because its DeviceId is on the organisation-wide allowed list."
+        return (
+            gettext("%(state)s because its DeviceId is on the organisation-wide allowed list.")
+            % words
+        )
     policy = getattr(device, "access_policy", None) if device.access_policy_id else None
     if policy is not None:
-        return (
-            f"{state} by the access policy {policy.name} of the mailbox {alias} "
-            f"(default access level {policy.default_access_level})."
-        )
-    return f"{state} by the organisation's default access level for new devices."
+        return gettext(
+            "%(state)s by the access policy %(policy)s of the mailbox %(alias)s "
+            "(default access level %(level)s)."
+        ) % {**words, "policy": policy.name, "alias": alias, "level": policy.default_access_level}
+    return gettext("%(state)s by the organisation's default access level for new devices.") % words
 
 
 _OWNER_CHARACTERISTIC = {
@@ -94,26 +137,28 @@ def explain_for_owner(device, *, org=None) -> str:
     if state in (AccessState.UNKNOWN, AccessState.DEVICE_DISCOVERY):
         return explain(device, org=org)
     if reason == AccessReason.POLICY:
-        return "Mobile sync (ActiveSync) is turned off for your mailbox."
+        return gettext("Mobile sync (ActiveSync) is turned off for your mailbox.")
     if reason == AccessReason.ACCOUNT_DISABLED:
-        return "Your account is disabled or was removed in the directory."
+        return gettext("Your account is disabled or was removed in the directory.")
     if reason == AccessReason.INDIVIDUAL:
         if state == AccessState.ALLOWED:
-            return "This device was approved for your mailbox."
-        return "This device was blocked for your mailbox."
+            return gettext("This device was approved for your mailbox.")
+        return gettext("This device was blocked for your mailbox.")
     if reason == AccessReason.DEVICE_RULE:
         rule = device.access_rule
         if rule is None:
-            return f"{AccessState(state).label} by a rule your organisation has since removed."
+            return gettext("%(state)s by a rule your organisation has since removed.") % {
+                "state": AccessState(state).label
+            }
         what = (
             f"{_OWNER_CHARACTERISTIC.get(rule.characteristic, 'devices like')} {rule.query_string}"
         )
         verb = _OWNER_LEVEL.get(rule.access_level, "decides about {what}").format(what=what)
         return f"Your organisation {verb}."
     if reason == AccessReason.UPGRADE:
-        return "The device's details are being brought up to date."
+        return gettext("The device's details are being brought up to date.")
     if reason == AccessReason.ORG_LIST:
-        return "Your organisation approved this device."
+        return gettext("Your organisation approved this device.")
     level = org.default_access_level if org else ""
     policy = getattr(device, "access_policy", None) if device.access_policy_id else None
     if policy is not None:
@@ -145,9 +190,13 @@ def change_words(event) -> str:
 
 def state_change_words(before: str, after: str) -> str:
     """'was quarantined, now allowed' for a message, never 'Quarantined -> Allowed'."""
+    words = {
+        "before": _STATE_WORDS_T.get(before, before),
+        "after": _STATE_WORDS_T.get(after, after),
+    }
     if before == after:
-        return f"still {_STATE_WORDS.get(after, after)}"
-    return f"was {_STATE_WORDS.get(before, before)}, now {_STATE_WORDS.get(after, after)}"
+        return gettext("still %(after)s") % words
+    return gettext("was %(before)s, now %(after)s") % words
 
 
 # Sources where a person acted; the gate and the system decide by rules and defaults.

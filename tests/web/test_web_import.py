@@ -261,3 +261,23 @@ def test_outside_a_job_progress_does_nothing(world):
     progress.step(1, 2)
     with progress.span(0, 1):
         progress.step(2, 2)
+
+
+def test_the_import_page_and_its_error_summary_in_german(world, admin):
+    german = {"Accept-Language": "de"}
+    page = _text(admin.get("/import/", headers=german))
+    assert "Postfächer und Geräte aus Exchange importieren" in page
+    assert "Inhalt der Datei" in page and "CSV-Datei" in page
+    assert "Importierte Geräte zulassen" in page
+    assert "Datei prüfen (Testlauf)" in page
+    assert "Import mailboxes and devices" not in page and "dry run" not in page
+
+    page = _text(admin.post("/import/", {}, headers=german))
+    assert "Es gibt 2 Probleme: es wurde nichts geprüft oder importiert" in page
+    assert "There are 2 problems" not in page and "nothing was checked" not in page
+
+    upload = SimpleUploadedFile("export.csv", MAILBOXES.encode(), content_type="text/csv")
+    page = _text(admin.post("/import/", {"kind": "mailboxes", "file": upload}, headers=german))
+    assert "Testlauf von export.csv: Es wurde noch nichts geschrieben" in page
+    assert "1 neu anzulegen 1 zu aktualisieren 0 abgelehnt" in page
+    assert "Zeile" in page and "Ergebnis" in page and "würde angelegt" in page
