@@ -28,6 +28,14 @@ ELSEWHERE = {
     "account/tokens/": "test_api_tokens.py",  # any signed-in user, own tokens only
     "account/tokens/<int:pk>/revoke": "test_api_tokens.py",  # POST only, own tokens only
     "accounts/logout/": "web/test_web_permissions.py",  # test_logout_is_post_only
+    "account/preferences/": "web/test_web_languages.py",  # any signed-in user, own only
+    "import/": "web/test_web_import.py",  # org management only; help desk, end user 403
+    "import/<int:pk>/": "web/test_web_import.py",
+    "import/<int:pk>.json": "web/test_web_import.py",
+    "import/<int:pk>/start": "web/test_web_import.py",  # POST only
+    # The signed link is the proof for the owner's answers; admin actions need a role.
+    "links/<str:token>/": "web/test_web_action_links.py",
+    "policies/<int:pk>/delete/preview.csv": "web/test_web_policies.py",  # org management
 }
 
 # Public or technical URLs: route -> (a URL to try, what an anonymous visitor gets, why).
