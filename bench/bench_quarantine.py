@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
@@ -39,6 +40,25 @@ def pages(quarantined: int, devices: int) -> list[tuple[str, str, bool]]:
         ("all devices: first page", "/devices/", False),
         (f"all devices: deep page {deep_all}", f"/devices/?page={deep_all}", False),
     ]
+
+
+def query_counts(results: dict) -> dict:
+    """The queries of the quarantine pages (those with a target): the same on a first and a
+    deep page, and the same for every filter. A filtered page counts the whole quarantine
+    once more ("3 of 11 waiting match the filters"); unfiltered, its own count is that."""
+
+    def filtered(url: str) -> bool:
+        query = parse_qs(urlsplit(url).query)
+        return bool(set(query) - {"page"})
+
+    kinds = {"unfiltered": set(), "filtered": set()}
+    for r in results.values():
+        if r["target"]:
+            kinds["filtered" if filtered(r["url"]) else "unfiltered"].add(r["queries"])
+    return {
+        **{kind: sorted(counts) for kind, counts in kinds.items()},
+        "constant": all(len(counts) <= 1 for counts in kinds.values()),
+    }
 
 
 def explain(connection, queries) -> list[dict]:
@@ -147,10 +167,11 @@ def main() -> None:
         goal = f"(target < {TARGET_P95_MS} ms)" if r["target"] else "(no target)"
         print(f"{name:<34} {r['p50_ms']:6.1f}ms {r['p95_ms']:6.1f}ms {r['max_ms']:6.1f}ms"
               f"  {r['queries']:>5}    {', '.join(scans)}  {goal}")  # fmt: skip
-    counts = {r["queries"] for r in results.values() if r["target"]}
+    counts = query_counts(results)
     print(
-        f"queries per quarantine page: {sorted(counts)} "
-        f"({'constant' if len(counts) == 1 else 'NOT constant'})"
+        f"queries per quarantine page: {counts['unfiltered']} unfiltered (first and deep page), "
+        f"{counts['filtered']} filtered "
+        f"({'constant' if counts['constant'] else 'NOT constant'} in the page's depth and filter)"
     )
     alternatives = deep_page_alternatives(quarantined)
     for name, plan in alternatives.items():
@@ -165,7 +186,8 @@ def main() -> None:
     if args.plans:
         for name, plan in alternatives.items():
             print(f"\n--- deep page {name}:\n{plan}")
-    figures = {"devices": devices, "quarantined": quarantined, "pages": results}
+    figures = {"devices": devices, "quarantined": quarantined, "pages": results,
+               "query_counts": counts}  # fmt: skip
     common.record(args.json, "quarantine", {**figures, "deep_page": alternatives})
 
 

@@ -6,7 +6,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from .. import hostile
-from ..models import AccessState, MobileDevice
+from ..models import AccessState
 from ..permissions import (
     Role,
     can_manage_devices,
@@ -15,6 +15,7 @@ from ..permissions import (
     role_for,
 )
 from ..views import wording
+from ..views.counts import waiting_count
 
 register = template.Library()
 
@@ -42,11 +43,7 @@ def ecp_nav(context) -> dict:
         "can_manage": can_manage_devices(user) if user else False,
         "can_rules": can_manage_rules(user) if user else False,
         "can_settings": can_manage_settings(user) if user else False,
-        "quarantined": (
-            MobileDevice.objects.filter(access_state=AccessState.QUARANTINED).count()
-            if staff
-            else 0
-        ),
+        "quarantined": waiting_count(request) if staff else 0,
     }
 
 

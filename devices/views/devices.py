@@ -25,6 +25,7 @@ from ..permissions import (
 )
 from ..replacements import mark_replacements
 from ..web import actor_for, safe_next, warn_about_page_size
+from .counts import remember_waiting_count, waiting_count
 from .undo import offer_undo
 from .wording import STATE_WORDS, decided_by, device_label, explain, plural, state_change_words
 
@@ -89,7 +90,10 @@ def quarantine(request):
     context = _list_context(request, filters, page, title="Quarantined devices", quarantine=True)
     if context["filters_active"]:
         # "0 of 11 waiting match the filters", not "0 waiting" beside the menu's 11.
-        context["quarantined_total"] = devices.count()
+        context["quarantined_total"] = waiting_count(request)
+    else:
+        # Unfiltered, the page's count is the menu's badge: one COUNT, not two.
+        remember_waiting_count(request, page.paginator.count)
     return render(request, "devices/quarantine.html", context)
 
 

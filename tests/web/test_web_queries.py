@@ -30,10 +30,12 @@ def _queries(client, url) -> int:
 
 # url, queries for a Help Desk login (session, user, groups, page's own queries).
 PAGES = [
-    # session, user, role (groups), quarantine badge, families, count, the page's ids
-    # and its rows (devices.paging), and the approved devices the page's devices
-    # probably replace
-    ("/devices/quarantine/?per_page={n}", 9),
+    # session, user, role (groups), families, count (which is also the quarantine
+    # badge's), the page's ids and its rows (devices.paging), and the approved devices
+    # the page's devices probably replace
+    ("/devices/quarantine/?per_page={n}", 8),
+    # filtered: the badge's count of the whole quarantine ("3 of 11 waiting match")
+    ("/devices/quarantine/?per_page={n}&device_type=iPhone", 9),
     # session, user, role (groups), quarantine badge, families, count, page ids, rows
     ("/devices/?per_page={n}", 8),
     ("/devices/?per_page={n}&q=a&device_type=iPhone&sort=model", 8),
