@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-profile", action="store_true", help="time only")
+    parser.add_argument("--sql", action="store_true", help="print one request's statements")
     args = parser.parse_args()
     auth = bench_gate.prepare(args.database)
     from ecp.wsgi import application
@@ -86,6 +87,15 @@ def main() -> None:
     for _ in range(50 if args.kind != "new" else 5):
         status = one()
     print(f"{args.kind}: {status}")
+    if args.sql:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            one()
+        print(f"{len(captured)} statements:")
+        for query in captured.captured_queries:
+            print(f"  {query['time']:>6} s  {query['sql'][:300]}")
     profile = None if args.no_profile else cProfile.Profile()
     started = time.perf_counter()
     if profile:

@@ -80,12 +80,16 @@ def cli_actor():
 
 @pytest.fixture(autouse=True)
 def _fresh_decision_cache():
-    """No test sees a decision another test's gate requests left in this process."""
+    """No test sees a decision (or a device family touched) another test's gate requests
+    left in this process."""
+    from devices.actions.gate import forget_device_classes
     from devices.gate import decisions
 
     decisions.reset()
+    forget_device_classes()
     yield
     decisions.reset()
+    forget_device_classes()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The gate's writes: record a device's contact, decide it, coalesce last-seen."""
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,10 +11,11 @@ from django.utils import timezone
 from .. import hostile
 from ..audit import Actor
 from ..evaluation import current_rules
+from ..gate import decisions
 from ..languages import language_code
-from ..models import DeviceClass, Mailbox, MobileDevice, OrgSettings
+from ..models import DeviceClass, Mailbox, MobileDevice
 from .base import AuditAfter, lock
-from .reevaluation import reevaluate_device
+from .reevaluation import apply_decision, decide_device, decision_fields, reevaluate_device
 
 # DeviceInformation key (devices.eas) -> MobileDevice field
 DEVICE_INFORMATION_FIELDS = {
@@ -78,10 +80,27 @@ DECIDING_FIELDS = frozenset(
 )
 
 
+# (device type, device model) -> when this process last wrote its DeviceClass row
+# (time.monotonic()): a family's last_seen is kept to the minute, not per first contact.
+_classes_touched: dict[tuple[str, str], float] = {}
+CLASS_TOUCH_SECONDS = 60
+CLASSES_TOUCHED_MAX = 10_000  # then the memo starts again
+
+
+def forget_device_classes() -> None:
+    """Forget which families this process touched (tests: a fresh process)."""
+    _classes_touched.clear()
+
+
 def _touch_device_class(device_type: str, device_model: str, now, *, may_add: bool) -> None:
     """Note the device family; a new one only while the table is under its bound
     (ECP_DEVICE_CLASS_MAX) and the device is not flapping: a device can invent
-    a model string per request."""
+    a model string per request. A family this process wrote in the last minute is
+    left alone (a burst of first contacts of one model wrote its row each time)."""
+    family = (device_type, device_model)
+    touched_at = _classes_touched.get(family)
+    if touched_at is not None and time.monotonic() - touched_at < CLASS_TOUCH_SECONDS:
+        return
     known = DeviceClass.objects.filter(device_type=device_type, device_model=device_model)
     touched = known
     if connection.features.has_select_for_update_skip_locked:
@@ -91,7 +110,10 @@ def _touch_device_class(device_type: str, device_model: str, now, *, may_add: bo
         touched = DeviceClass.objects.filter(
             pk__in=known.select_for_update(skip_locked=True).values("pk")
         )
-    if touched.update(last_seen=now) or not may_add or known.exists():
+    if touched.update(last_seen=now):
+        _remember_class(family)
+        return
+    if not may_add or known.exists():
         return
     if DeviceClass.objects.count() >= settings.ECP_DEVICE_CLASS_MAX:
         return
@@ -99,6 +121,13 @@ def _touch_device_class(device_type: str, device_model: str, now, *, may_add: bo
         [DeviceClass(device_type=device_type, device_model=device_model, last_seen=now)],
         ignore_conflicts=True,
     )
+    _remember_class(family)
+
+
+def _remember_class(family: tuple[str, str]) -> None:
+    if len(_classes_touched) >= CLASSES_TOUCHED_MAX:
+        _classes_touched.clear()
+    _classes_touched[family] = time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -146,22 +175,30 @@ def record_contact(
     """
     now = timezone.now()
     key = contact.device_id.lower()
-    created = False
-    # A new partnership is written with its details at once (one statement, not an
-    # INSERT and an UPDATE), and, being ours alone until we commit, is not read again.
+    org = decisions.org_settings()
+    rules = current_rules(org.rules_version)
+    # A new partnership is decided before it is written, and written with its details
+    # and its state at once (one statement, not an INSERT and two UPDATEs); being ours
+    # alone until we commit, it is not read again.
     details = contact_changes(MobileDevice(device_id=contact.device_id), contact)
+    new = MobileDevice(
+        mailbox=mailbox,
+        device_id=contact.device_id,
+        first_seen=now,
+        last_seen=now,
+        state_changed_at=now,
+        **details,
+    )
+    first_decision = decide_device(new, rules=rules, org=org, now=now)
+    undecided = (new.access_state, new.access_state_reason)
+    for name, value in decision_fields(first_decision).items():
+        setattr(new, name, value)
     try:
         with transaction.atomic():
-            device = MobileDevice.objects.create(
-                mailbox=mailbox,
-                device_id=contact.device_id,
-                first_seen=now,
-                last_seen=now,
-                state_changed_at=now,
-                **details,
-            )
-            created = True
+            new.save(force_insert=True)
+        device, created = new, True
     except IntegrityError:  # the same device's other first request was first
+        created = False
         device = (
             lock(MobileDevice.objects.filter(mailbox=mailbox, device_key=key))
             .select_related("mailbox")
@@ -210,15 +247,11 @@ def record_contact(
         object_type="MobileDevice",
         after=after,
     )
-    org = OrgSettings.load()
+    if created:  # inserted in its decided state: the event, the history row, the mails
+        apply_decision(device, audit, first_decision, org=org, now=now, inserted_from=undecided)
+        return device
     # One locked device: decided in Python by the engine, not by the set-based plan.
-    reevaluate_device(
-        device,
-        audit,
-        rules=current_rules(org.rules_version),
-        org=org,
-        tighten_only=tighten_only,
-    )
+    reevaluate_device(device, audit, rules=rules, org=org, tighten_only=tighten_only)
     return device
 
 

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -134,22 +134,25 @@ def reevaluate_device(
 ) -> list[Transition]:
     """reevaluate() for one device the caller has locked (the gate's record_contact).
 
-    The same decision as plan() gives the device's profile, by the same engine:
-    its mailbox's list entry and the organisation's for its DeviceId only (not
-    the whole lists), then the same audit event, history row, state columns and
+    The same decision as plan() gives the device's profile, by the same engine
+    (decide_device), then the same audit event, history row, state columns and
     notifications, without the set-based statements a rule change needs (a first
     contact made 18 of them: docs/PERFORMANCE.md, issue 19). `device` is updated
     in place; its mailbox must be loaded.
     """
     now = timezone.now()
+    decision = decide_device(device, rules=rules, org=org, now=now)
+    return apply_decision(device, event, decision, org=org, now=now, tighten_only=tighten_only)
+
+
+def decide_device(
+    device: MobileDevice, *, rules: access.RuleSet, org: OrgSettings, now
+) -> access.Decision:
+    """What the engine decides for one device (saved or not): its mailbox's list entry
+    and the organisation's for its DeviceId only (one statement), not the whole lists."""
     mailbox = device.mailbox
-    key = device.device_key
-    listed = (
-        MailboxDeviceId.objects.filter(mailbox_id=mailbox.pk, device_key=key)
-        .values_list("list", flat=True)
-        .first()
-    )
-    on_org_list = not listed and OrgDeviceId.objects.filter(device_key=key).exists()
+    key = device.device_id.lower()
+    listed = _listed(mailbox.pk, key)
     policy_level = None
     if mailbox.access_policy_id is not None:
         policy_level = (
@@ -158,8 +161,8 @@ def reevaluate_device(
             .first()
         )
     ids = frozenset({key})
-    facts = org_facts(org, allowed_ids=ids if on_org_list else frozenset())
-    decision = access.decide(
+    facts = org_facts(org, allowed_ids=ids if listed == ORG_LIST else frozenset())
+    return access.decide(
         access.MailboxFacts(
             activesync_enabled=mailbox.activesync_enabled,
             account_disabled=mailbox.directory_disabled,
@@ -173,13 +176,53 @@ def reevaluate_device(
         facts,
         now,
     )
-    state, reason = device.access_state, device.access_state_reason
-    held = (state, reason, device.access_rule_id, device.access_policy_id) == (
-        decision.state,
-        decision.reason,
-        decision.rule_id,
-        decision.policy_id,
+
+
+ORG_LIST = "org"  # _listed(): the DeviceId is on the organisation's allowed list
+
+
+def _listed(mailbox_id: int, key: str) -> str | None:
+    """The mailbox's list that names this DeviceId ("Allowed"/"Blocked"), else ORG_LIST
+    when the organisation's allowed list does, else None: one round trip for both
+    (the mailbox's own entry first, as in the set-based plan)."""
+    mailbox_ids, org_ids = MailboxDeviceId._meta.db_table, OrgDeviceId._meta.db_table
+    # The tables' names are the models'; every value is a parameter.
+    sql = (
+        f'SELECT (SELECT "list" FROM "{mailbox_ids}" WHERE "mailbox_id" = %s'  # noqa: S608
+        ' AND "device_key" = %s ORDER BY "device_id" LIMIT 1),'
+        f' EXISTS (SELECT 1 FROM "{org_ids}" WHERE "device_key" = %s)'
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [mailbox_id, key, key])
+        mine, on_org_list = cursor.fetchone()
+    return mine or (ORG_LIST if on_org_list else None)
+
+
+def apply_decision(
+    device: MobileDevice,
+    event: EventSource,
+    decision: access.Decision,
+    *,
+    org: OrgSettings,
+    now,
+    tighten_only: bool = False,
+    inserted_from: tuple[str, str] | None = None,
+) -> list[Transition]:
+    """Move one device to `decision`: the audit event, the history row, the state
+    columns and the mails. `inserted_from`: the device was just inserted with the
+    decision's columns already (a first contact), from that (state, reason); no UPDATE."""
+    mailbox = device.mailbox
+    if inserted_from is not None:
+        state, reason = inserted_from
+        held = (state, reason) == (decision.state, decision.reason)
+    else:
+        state, reason = device.access_state, device.access_state_reason
+        held = (state, reason, device.access_rule_id, device.access_policy_id) == (
+            decision.state,
+            decision.reason,
+            decision.rule_id,
+            decision.policy_id,
+        )
     loosens = RESTRICTIVENESS[decision.state] < RESTRICTIVENESS[state]
     moves = not held and not (tighten_only and loosens)
     if callable(event):
@@ -200,22 +243,28 @@ def reevaluate_device(
         rule_id=decision.rule_id,
         event_id=getattr(event, "pk", None),
     )
-    fields = {
-        "access_state": decision.state,
-        "access_state_reason": decision.reason,
-        "access_rule_id": decision.rule_id,
-        "access_policy_id": decision.policy_id,
-    }
-    if state != decision.state:
-        fields["state_changed_at"] = now
-    MobileDevice.objects.filter(pk=device.pk).update(**fields)
-    for name, value in fields.items():
-        setattr(device, name, value)
+    if inserted_from is None:
+        fields = decision_fields(decision)
+        if state != decision.state:
+            fields["state_changed_at"] = now
+        MobileDevice.objects.filter(pk=device.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(device, name, value)
     transitions = [
         Transition(device.pk, state, decision.state, decision.reason, decision.rule_id, change.pk)
     ]
     notify.state_changed(transitions, org)
     return transitions
+
+
+def decision_fields(decision: access.Decision) -> dict:
+    """The state columns of a device that holds this decision."""
+    return {
+        "access_state": decision.state,
+        "access_state_reason": decision.reason,
+        "access_rule_id": decision.rule_id,
+        "access_policy_id": decision.policy_id,
+    }
 
 
 def preview(

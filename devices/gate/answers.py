@@ -32,9 +32,9 @@ from devices.eas.responses import (
     settings_response,
     status_response,
 )
-from devices.models import AccessState, MobileDevice, OrgSettings
+from devices.models import AccessState, MobileDevice
 
-from . import notice
+from . import decisions, notice
 
 WBXML = "application/vnd.ms-sync.wbxml"
 HTTP_PROVISION_REQUIRED = 449  # MS-ASHTTP: "Retry after sending a Provision command"
@@ -136,7 +136,7 @@ def note_contact(command: str, device: MobileDevice) -> None:
     """Remember that a device in discovery provisioned (for the discovery window),
     so that it is asked once, not on every request."""
     if command == "Provision" and device.access_state == AccessState.DEVICE_DISCOVERY:
-        window = OrgSettings.load().discovery_window_minutes * 60
+        window = decisions.org_settings().discovery_window_minutes * 60
         cache.set(_PROVISIONED_KEY.format(pk=device.pk), True, timeout=max(window, 60))
 
 

@@ -40,7 +40,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from devices.models import AccessState, AuditSource
+from devices.models import AccessState, AuditSource, OrgSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ _lock = threading.Lock()  # gthread workers: one map, several threads
 _version: object = None  # the shared version this process last read
 _version_read_at = float("-inf")
 _quiet_until = float("-inf")  # nothing is kept before: a change may not have committed yet
+_org: tuple[object, float] | None = None  # the organisation's settings, expires at
 
 
 def seconds() -> float:
@@ -103,14 +104,34 @@ def remember(key: tuple[str, str], found, read_at: float) -> None:
         _entries[key] = (found, read_at + ttl)
 
 
+def org_settings():
+    """The organisation's settings as the gate decides with them (record_contact and
+    the Provision answer), kept in this process with the same bound as a decision: a
+    changed default reaches the gate as a Block does. Read-only: never saved."""
+    global _org
+    ttl = seconds()
+    now = clock()
+    if ttl > 0:
+        _check_version(now)
+        entry = _org
+        if entry is not None and now < entry[1]:
+            return entry[0]
+    org = OrgSettings.load()
+    if ttl > 0 and now >= _quiet_until:
+        _org = (org, now + ttl)
+    return org
+
+
 def forget(key: tuple[str, str]) -> None:
     _entries.pop(key, None)
 
 
 def clear() -> None:
     """Drop this process's map (tests; and a change made here)."""
+    global _org
     with _lock:
         _entries.clear()
+        _org = None
 
 
 def _check_version(now: float) -> None:
@@ -194,8 +215,8 @@ def connect_saves() -> None:
     from django.contrib.auth import get_user_model
     from django.db.models.signals import post_delete, post_save
 
-    from devices.models import Mailbox
+    from devices.models import Mailbox, OrgSettings
 
-    for model in (get_user_model(), Mailbox):
+    for model in (get_user_model(), Mailbox, OrgSettings):
         post_save.connect(_saved, sender=model, dispatch_uid=f"decisions-{model.__name__}")
         post_delete.connect(_saved, sender=model, dispatch_uid=f"decisions-del-{model.__name__}")
