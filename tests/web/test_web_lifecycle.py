@@ -449,7 +449,10 @@ def test_the_marks_cost_one_query_whatever_the_page(world, hd, reset_phone):
             1 for d in response.context["page"] if d.replaces is not None
         )
 
-    assert queries() == (8, 1)  # the page: its ids, then its rows (devices.paging); one COUNT for list and badge
+    assert queries() == (
+        8,
+        1,
+    )  # the page: its ids, then its rows (devices.paging); one COUNT for list and badge
     boxes = [world.alice_box, world.bob_box, world.carol_box]
     for i in range(30):
         box, ua = boxes[i % 3], f"Agent/{i}"
