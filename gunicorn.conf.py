@@ -34,16 +34,3 @@ def child_exit(server, worker):
 
     multiprocess.mark_process_dead(worker.pid)
 
-
-def post_worker_init(worker):
-    """Experiment (ECP_GC_FREEZE=1): the loaded application's objects out of the collector's way."""
-    import sys
-
-    if os.environ.get("ECP_SWITCH"):
-        sys.setswitchinterval(float(os.environ["ECP_SWITCH"]))
-    if os.environ.get("ECP_GC_FREEZE") != "1":
-        return
-    import gc
-
-    gc.collect()
-    gc.freeze()
