@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from devices import actions
 from devices.gate import decisions
-from devices.models import AccessState, AuditEvent, MobileDevice
+from devices.models import AccessState, AuditEvent, MobileDevice, OrgSettings
 from tests.conftest import need_service
 from tests.test_gate_recording import ADMIN, eas, eas_auth, plain
 
@@ -227,6 +227,56 @@ def test_what_is_read_just_after_a_change_is_not_kept(alice, clock, django_asser
     assert decision(eas()) == (True, "Allowed")
     with django_assert_num_queries(0):
         assert decision(eas()) == (True, "Allowed")
+
+
+# --- the organisation's settings, as first contacts read them -------------------------
+
+
+def first_contact(n: int):
+    return decision(eas(plain(device_id=f"NEWPHONE{n}")))
+
+
+@pytest.fixture
+def default_allow(alice, clock):
+    actions.set_org_settings(ADMIN, default_access_level="Allow", discovery_window_minutes=0)
+    clock.advance(decisions.QUIET_SECONDS)
+    assert first_contact(1) == (True, "Allowed")  # the settings read, and kept
+
+
+def test_a_default_changed_in_this_process_decides_the_next_first_contact(default_allow):
+    actions.set_org_settings(ADMIN, default_access_level="Block")
+    assert first_contact(2) == (False, "Blocked")
+
+
+def test_saved_org_settings_decide_the_next_first_contact(default_allow):
+    org = OrgSettings.load()
+    org.default_access_level = "Block"
+    org.save()  # as Django's admin would: no audit, but a save
+    assert first_contact(2) == (False, "Blocked")
+
+
+def test_a_default_changed_elsewhere_reaches_first_contacts_within_the_ttl(default_allow, clock):
+    OrgSettings.objects.filter(pk=1).update(default_access_level="Block")  # no audit, no save
+    clock.advance(TTL - 0.1)
+    assert first_contact(2) == (True, "Allowed")  # the settings read before the change
+    clock.advance(0.1)
+    assert first_contact(3) == (False, "Blocked")
+
+
+def test_a_default_changed_elsewhere_arrives_through_redis_within_a_version_check(
+    alice, clock, shared_redis
+):
+    actions.set_org_settings(ADMIN, default_access_level="Allow", discovery_window_minutes=0)
+    clock.advance(decisions.QUIET_SECONDS)
+    assert first_contact(1) == (True, "Allowed")
+    clock.advance(decisions.VERSION_CHECK_SECONDS)
+    assert first_contact(2) == (True, "Allowed")  # the version was read: no change yet
+    with mock.patch.object(decisions, "changed"):  # another process's change ...
+        actions.set_org_settings(ADMIN, default_access_level="Block")
+    cache.incr(decisions.VERSION_KEY)  # ... published through Redis
+    assert first_contact(3) == (True, "Allowed")  # the version is read again only later
+    clock.advance(decisions.VERSION_CHECK_SECONDS)
+    assert first_contact(4) == (False, "Blocked")
 
 
 # --- the login -------------------------------------------------------------------------

@@ -28,6 +28,8 @@ deactivated, in the panel or in Django's admin) counts as such a change too
 (connect_saves). What neither audits nor saves a model (an UPDATE by hand, a
 restored backup) takes effect within ECP_DECISION_CACHE_SECONDS: the entry
 holds the login and the device as they were read.
+The organisation's settings the gate decides first contacts with (org_settings())
+are kept under the same bound, and dropped with the map (a saved OrgSettings too).
 A request whose details differ from the cached device's (another user agent,
 DeviceInformation) is not answered from here: devices.actions.record_contact
 records it, and its answer is cached afresh.
