@@ -6,10 +6,8 @@ it must hold a row lock across the check and the act; otherwise simultaneous
 requests each pass the check. These need concurrent transactions: PostgreSQL.
 """
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from devices import actions
@@ -17,6 +15,7 @@ from devices.audit import Actor
 from devices.models import AccessState, AuditEvent, AuditSource, MobileDevice
 from notifications.models import Kind, Notification
 from tests.conftest import need_service
+from tests.threads_support import all_at_once
 
 ADMIN = Actor(source=AuditSource.CLI)
 GATE = Actor(source=AuditSource.GATE)
@@ -31,30 +30,6 @@ def postgres(transactional_db, settings):
         "races need row locks and concurrent transactions (set DATABASE_URL)",
     )
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def all_at_once(send, count):
-    """Run send(i) in `count` threads released together; their results in order."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-    errors = []
-
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = send(i)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
 
 
 def quarantined_devices(alias: str) -> tuple:

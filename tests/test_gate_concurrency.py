@@ -6,17 +6,17 @@ needs real row locks and concurrent transactions: PostgreSQL.
 """
 
 import base64
-import threading
 
 import pytest
 from django.core.cache import cache
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from devices import actions, evaluation
 from devices.audit import Actor
 from devices.eas import build_device_information_body
 from devices.models import AuditEvent, AuditSource, DeviceStateChange, MobileDevice
+from tests import threads_support
 from tests.conftest import need_service
 
 GATE = "/Microsoft-Server-ActiveSync"
@@ -51,27 +51,7 @@ def basic(login: str, password: str) -> str:
 
 
 def all_at_once(send, count=THREADS):
-    """Run send(i) in `count` threads released together; their responses in order."""
-    barrier = threading.Barrier(count)
-    responses = [None] * count
-    errors = []
-
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            responses[i] = send(i)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return responses
+    return threads_support.all_at_once(send, count)
 
 
 def first_request(cmd="FolderSync", body=b""):
